@@ -1,0 +1,27 @@
+"""Errors the CLI turns into one line on stderr and an exit code, never a traceback."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class ZooError(Exception):
+    """A problem the user can fix; ``exit_code`` 2 means bad input, 1 a failed operation."""
+
+    exit_code = 1
+
+
+class UsageError(ZooError):
+    exit_code = 2
+
+
+class UnknownName(UsageError):
+    def __init__(self, kind: str, name: str, known: Iterable[str]) -> None:
+        known = list(known)
+        close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        if not close and known and len(known) <= 12:
+            hint = f"; known: {', '.join(sorted(known))}"
+        super().__init__(f"unknown {kind} '{name}'{hint}")
+        self.name, self.close = name, close

@@ -1,0 +1,47 @@
+"""The hooks a zoo plugin can implement. Each receives a callback, as in simonw/llm."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("zoo")
+hookimpl = pluggy.HookimplMarker("zoo")
+
+
+@hookspec
+def zoo_register_tasks(register: Callable[..., None]) -> None:
+    """Register Task classes: ``register("clock-multihead", ClockMultiHead)``.
+
+    A task says what is predicted and how it is judged (loss, metrics, decoding).
+    """
+
+
+@hookspec
+def zoo_register_datasets(register: Callable[..., None]) -> None:
+    """Register Dataset classes: ``register("clock-synthetic", SyntheticClocks)``.
+
+    A dataset says where samples come from and how they split into train/val/test.
+    """
+
+
+@hookspec
+def zoo_register_models(register: Callable[..., None]) -> None:
+    """Register Model classes: ``register("clock-cnn", ClockCNN)``.
+
+    A model builds an ``nn.Module`` for a task's outputs and a dataset's input shape.
+    """
+
+
+@hookspec
+def zoo_register_experiments(register: Callable[..., None]) -> None:
+    """Register experiments: ``register(Experiment("clock.multihead", task=..., dataset=..., model=...))``.
+
+    An experiment is a named recipe assembled by name from the three parts above.
+    """
+
+
+@hookspec
+def zoo_register_commands(cli: Any) -> None:
+    """Add subcommands to the ``zoo`` click group: ``@cli.command() def mycommand(): ...``."""

@@ -1,0 +1,149 @@
+"""Plugin loading: every entry point in the group ``zoo`` on its own, built-ins included.
+
+A plugin that fails to import or register is recorded as a failure (one line: plugin, error) and
+everything else keeps working; ``ZOO_STRICT_PLUGINS=1`` makes that fatal. ``ZOO_LOAD_PLUGINS=a,b``
+loads only those distributions (or entry-point names).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import Any
+
+import pluggy
+
+from . import hookspecs
+from ._registry import Registry
+from .errors import ZooError
+
+HOOKS = {
+    "zoo_register_tasks": "tasks",
+    "zoo_register_datasets": "datasets",
+    "zoo_register_models": "models",
+    "zoo_register_experiments": "experiments",
+}
+
+
+@dataclass
+class PluginInfo:
+    name: str
+    distribution: str | None = None
+    version: str | None = None
+    error: str | None = None
+    hooks: list[str] = field(default_factory=list)
+
+
+class PluginError(ZooError):
+    pass
+
+
+pm = pluggy.PluginManager("zoo")
+pm.add_hookspecs(hookspecs)
+plugin_info: dict[str, PluginInfo] = {}
+_loaded = False
+_registry: Registry | None = None
+
+
+def _strict() -> bool:
+    return os.environ.get("ZOO_STRICT_PLUGINS", "").lower() in ("1", "true", "yes")
+
+
+def _fail(info: PluginInfo, error: BaseException) -> None:
+    info.error = f"{type(error).__name__}: {error}".splitlines()[0]
+    if _strict():
+        raise PluginError(f"plugin '{info.name}' failed: {info.error}") from error
+
+
+def load_entry_points() -> None:
+    """Import every ``zoo`` entry point once, each inside its own try."""
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    wanted = {w.strip() for w in os.environ.get("ZOO_LOAD_PLUGINS", "").split(",") if w.strip()}
+    for ep in entry_points(group="zoo"):
+        dist = ep.dist.name if ep.dist else None
+        if wanted and ep.name not in wanted and dist not in wanted:
+            continue
+        if pm.has_plugin(ep.name) or ep.name in plugin_info:
+            continue
+        info = PluginInfo(ep.name, dist, ep.dist.version if ep.dist else None)
+        plugin_info[ep.name] = info
+        try:
+            module = ep.load()
+            pm.register(module, name=ep.name)
+        except Exception as e:  # a broken plugin must not break the others
+            _fail(info, e)
+    pm.check_pending()
+
+
+def registry() -> Registry:
+    """The name registry, filled on first use by calling each plugin's hooks one by one."""
+    global _registry
+    if _registry is not None:
+        return _registry
+    load_entry_points()
+    reg = Registry()
+    for hook_name, kind in HOOKS.items():
+        for impl in getattr(pm.hook, hook_name).get_hookimpls():
+            name = pm.get_name(impl.plugin) or repr(impl.plugin)
+            info = plugin_info.setdefault(name, PluginInfo(name))
+            if hook_name not in info.hooks:
+                info.hooks.append(hook_name)
+            if info.error:
+                continue
+            try:
+                register = reg.register_callback(kind, name)
+                impl.function(**({"register": register} if "register" in impl.argnames else {}))
+            except Exception as e:
+                _fail(info, e)
+    for impl in pm.hook.zoo_register_commands.get_hookimpls():
+        name = pm.get_name(impl.plugin)
+        info = plugin_info.setdefault(name, PluginInfo(name))
+        if "zoo_register_commands" not in info.hooks:
+            info.hooks.append("zoo_register_commands")
+    _registry = reg
+    return reg
+
+
+def register_plugin(plugin: Any, name: str) -> None:
+    """Add a plugin object in-process (tests, notebooks); the registry is rebuilt on next use."""
+    global _registry
+    load_entry_points()
+    pm.register(plugin, name=name)
+    pm.check_pending()
+    _registry = None
+
+
+def unregister_plugin(name: str) -> None:
+    global _registry
+    plugin = pm.get_plugin(name)
+    if plugin is not None:
+        pm.unregister(plugin)
+    plugin_info.pop(name, None)
+    _registry = None
+
+
+def failures() -> list[PluginInfo]:
+    registry()
+    return [info for info in plugin_info.values() if info.error]
+
+
+def report_failures(stream: Any = None) -> None:
+    """Print each failed plugin once, in one line."""
+    stream = stream or sys.stderr
+    for info in failures():
+        print(f"zoo: plugin '{info.name}' failed: {info.error}", file=stream)
+
+
+def reset() -> None:
+    """Forget everything loaded (tests use this to re-read entry points)."""
+    global _loaded, _registry
+    for name, _ in list(pm.list_name_plugin()):
+        pm.unregister(name=name)
+    plugin_info.clear()
+    _loaded = False
+    _registry = None
