@@ -1,1 +1,73 @@
-"""placeholder"""
+"""zoo's built-in clock plugin: read the time from analog clock images.
+
+Registers the tasks, datasets, models and experiments of the "tell the time" study. Importing it
+imports no torch (the components import torch inside their methods).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from zoo import Experiment, hookimpl
+
+from .data import NpyClocks, SyntheticClocks
+from .models import ClockResNet, Figure1CNN, Figure2CNN
+from .tasks import ClockAngles, ClockClasses, ClockMultiHead, ClockRegression
+
+_SEED = "the seed's"
+
+
+@hookimpl
+def zoo_register_tasks(register: Callable[..., None]) -> None:
+    register("clock-regression", ClockRegression)
+    register("clock-classes", ClockClasses)
+    register("clock-multihead", ClockMultiHead)
+    register("clock-angles", ClockAngles)
+
+
+@hookimpl
+def zoo_register_datasets(register: Callable[..., None]) -> None:
+    register("clock-synthetic", SyntheticClocks)
+    register("clock-npy", NpyClocks)
+
+
+@hookimpl
+def zoo_register_models(register: Callable[..., None]) -> None:
+    register("clock-fig1", Figure1CNN)
+    register("clock-fig2", Figure2CNN)
+    register("clock-resnet", ClockResNet)
+
+
+# Defaults sized so `zoo run clock.multihead` finishes within 15 minutes on a 2-core CPU.
+_BASE = {"train.epochs": 3, "train.batch_size": 64, "train.lr": 1e-3, "data.train_size": 12000}
+
+
+def experiments() -> list[Experiment]:
+    """Every clock recipe; ``--data DIR`` switches any of them to the assignment's .npy files."""
+    def exp(name: str, task: str, model: str, description: str, **settings: object) -> Experiment:
+        return Experiment(name, task=task, dataset="clock-synthetic", model=model,
+                          description=description, settings={**_BASE, **settings},
+                          data_path_dataset="clock-npy")
+
+    return [
+        exp("clock.regression", "clock-regression", "clock-fig1",
+            f"{_SEED} Figure 1 CNN regressing the time as float hours (MSE)"),
+        exp("clock.cls24", "clock-classes", "clock-fig2",
+            f"{_SEED} Figure 2 CNN, 24 half-hour classes", **{"task.classes": 24}),
+        exp("clock.cls72", "clock-classes", "clock-fig2",
+            f"{_SEED} Figure 2 CNN, 72 ten-minute classes", **{"task.classes": 72}),
+        exp("clock.cls720", "clock-classes", "clock-fig2",
+            f"{_SEED} Figure 2 CNN, 720 one-minute classes", **{"task.classes": 720}),
+        exp("clock.multihead", "clock-multihead", "clock-fig2",
+            f"{_SEED} multi-head reader: hour classes (12) + minute regression, shared trunk"),
+        exp("clock.angles", "clock-angles", "clock-resnet",
+            "better reader: sin/cos of both hand angles, small ResNet, hand-consistent decoding",
+            **{"train.epochs": 8, "train.lr": 2e-3, "train.weight_decay": 1e-4,
+               "train.warmup_epochs": 0.5, "data.train_size": 30000}),
+    ]
+
+
+@hookimpl
+def zoo_register_experiments(register: Callable[..., None]) -> None:
+    for experiment in experiments():
+        register(experiment)

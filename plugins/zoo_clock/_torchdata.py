@@ -1,0 +1,44 @@
+"""Map-style torch datasets behind the clock Dataset components (imported lazily)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from .render import render
+
+
+class RenderedClocks(torch.utils.data.Dataset):
+    """``size`` clocks of (seed, stream), each rendered when asked for."""
+
+    def __init__(self, size: int, seed: int, stream: int, difficulty: float,
+                 supersample: int = 2) -> None:
+        self.size, self.seed, self.stream = int(size), int(seed), int(stream)
+        self.difficulty, self.supersample = float(difficulty), int(supersample)
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if not 0 <= index < self.size:
+            raise IndexError(index)
+        s = render(self.seed, index, self.difficulty, self.stream, supersample=self.supersample)
+        x = torch.from_numpy(s.image)[None].float().div_(255.0)
+        return x, torch.tensor([s.hour, s.minute], dtype=torch.long)
+
+
+class ArrayClocks(torch.utils.data.Dataset):
+    """Rows ``indices`` of (memory-mapped) image and label arrays."""
+
+    def __init__(self, images: Any, labels: np.ndarray, indices: np.ndarray) -> None:
+        self.images, self.labels, self.indices = images, labels, indices
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        i = int(self.indices[index])
+        x = torch.from_numpy(np.array(self.images[i], dtype=np.uint8))[None].float().div_(255.0)
+        return x, torch.from_numpy(np.asarray(self.labels[i], dtype=np.int64).copy())

@@ -1,0 +1,175 @@
+"""Clock datasets: procedurally rendered clocks (default) and the assignment's .npy files.
+
+Both yield ``(image, label)``: a float tensor ``(1, 150, 150)`` in [0, 1] and a long tensor
+``(2,)`` = (hour 0–11, minute 0–59). Torch is imported inside methods only.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from zoo import Dataset, UsageError
+
+if TYPE_CHECKING:
+    import torch
+
+SHAPE = (1, 150, 150)
+STREAMS = {"train": 0, "val": 1, "test": 2}
+
+
+def load_image(path: Path) -> torch.Tensor:
+    """Any image file → ``(1, 150, 150)`` float in [0, 1], as training images are.
+
+    EXIF rotation applied, transparency composited on white, converted to grayscale, centre-
+    cropped to a square and resized (antialiased) to 150×150.
+    """
+    import numpy as np
+    import torch
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    try:
+        img = Image.open(path)
+        img = ImageOps.exif_transpose(img)
+    except (OSError, UnidentifiedImageError) as e:
+        raise UsageError(f"cannot read image {path}: {e}") from None
+    if img.mode in ("RGBA", "LA", "P", "PA"):
+        img = img.convert("RGBA")
+        white = Image.new("RGBA", img.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(white, img)
+    img = img.convert("L")
+    side = min(img.size)
+    img = ImageOps.fit(img, (side, side), centering=(0.5, 0.5))
+    img = img.resize(SHAPE[1:], Image.Resampling.LANCZOS)
+    return torch.from_numpy(np.asarray(img, dtype=np.uint8).copy())[None].float() / 255.0
+
+
+@dataclass
+class SyntheticConfig:
+    difficulty: float = 1.0  # 0 clean … 1 default … 2 hard (see zoo_clock.render)
+    train_size: int = 20000
+    val_size: int = 1000
+    test_size: int = 2000
+    test_seed: int = 20240  # the test set never changes with the run's seed
+    supersample: int = 2  # draw at 2× and warp down: smoother edges, ~25% slower
+
+
+class SyntheticClocks(Dataset):
+    """Procedurally rendered 150×150 grayscale analog clocks, rendered on the fly per index.
+
+    Sample ``i`` of a split is a pure function of (seed, split, i, difficulty): identical in every
+    run, worker and machine. Train and val follow the run's seed; test uses ``test_seed``.
+    """
+
+    Config = SyntheticConfig
+
+    def input_shape(self) -> tuple[int, ...]:
+        return SHAPE
+
+    def split(self, name: str, seed: int) -> Any:
+        from ._torchdata import RenderedClocks
+
+        c = self.config
+        sizes = {"train": c.train_size, "val": c.val_size, "test": c.test_size}
+        if name not in sizes:
+            raise UsageError(f"unknown split '{name}'; choose from train, val, test")
+        if not 0 <= c.difficulty <= 3:
+            raise UsageError(f"data.difficulty must be between 0 and 3, got {c.difficulty}")
+        split_seed = c.test_seed if name == "test" else seed
+        return RenderedClocks(sizes[name], split_seed, STREAMS[name], c.difficulty, c.supersample)
+
+    def load_image(self, path: Path) -> torch.Tensor:
+        return load_image(path)
+
+
+@dataclass
+class NpyConfig:
+    root: str | None = None  # folder with images.npy and labels.npy; default $ZOO_DATA/clock
+    val_fraction: float = 0.1
+    test_fraction: float = 0.1
+
+
+EXPECTED = ("expected images.npy (N,150,150) uint8 and labels.npy (N,2) int "
+            "(hour 0-11, minute 0-59)")
+
+
+class NpyClocks(Dataset):
+    """The assignment's files: ``images.npy`` (N,150,150) uint8 + ``labels.npy`` (N,2) int.
+
+    Split 80/10/10 by a permutation drawn from the seed; memory-mapped, so workers share pages.
+    """
+
+    Config = NpyConfig
+
+    def input_shape(self) -> tuple[int, ...]:
+        return SHAPE
+
+    def root(self) -> Path:
+        if self.config.root:
+            return Path(self.config.root).expanduser()
+        data = os.environ.get("ZOO_DATA")
+        if data:
+            return Path(data) / "clock"
+        raise UsageError("clock-npy needs a folder: pass --data DIR (" + EXPECTED + ")")
+
+    def arrays(self) -> tuple[Any, Any]:
+        """Load and check both files; any problem is one line: found vs expected."""
+        import numpy as np
+
+        root = self.root()
+        if not root.is_dir():
+            raise UsageError(f"clock data folder {root} does not exist; {EXPECTED}")
+        found = sorted(p.name for p in root.iterdir())[:8]
+        arrays = {}
+        for name in ("images.npy", "labels.npy"):
+            path = root / name
+            if not path.is_file():
+                raise UsageError(f"no {name} in {root} (found: {', '.join(found) or 'nothing'}); "
+                                 f"{EXPECTED}")
+            try:
+                arrays[name] = np.load(path, mmap_mode="r", allow_pickle=False)
+            except (ValueError, OSError) as e:
+                raise UsageError(f"cannot read {path} as .npy ({str(e).splitlines()[0]}); "
+                                 f"{EXPECTED}") from None
+        images, labels = arrays["images.npy"], arrays["labels.npy"]
+        if images.ndim != 3 or images.shape[1:] != (150, 150) or images.dtype != np.uint8:
+            raise UsageError(f"images.npy has shape {images.shape} dtype {images.dtype}; "
+                             f"expected (N,150,150) uint8")
+        if labels.ndim != 2 or labels.shape[1] != 2 or labels.dtype.kind not in "iu":
+            raise UsageError(f"labels.npy has shape {labels.shape} dtype {labels.dtype}; "
+                             f"expected (N,2) int (hour, minute)")
+        if labels.shape[0] != images.shape[0]:
+            raise UsageError(f"images.npy has {images.shape[0]} images but labels.npy "
+                             f"{labels.shape[0]} labels; expected the same N")
+        if labels.shape[0] < 10:
+            raise UsageError(f"clock-npy needs at least 10 samples, found {labels.shape[0]}")
+        lab = np.asarray(labels)
+        bad = ~((lab[:, 0] >= 0) & (lab[:, 0] <= 11) & (lab[:, 1] >= 0) & (lab[:, 1] <= 59))
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise UsageError(f"labels.npy row {i} is {lab[i].tolist()} ({int(bad.sum())} rows "
+                             f"out of range); expected hour 0-11, minute 0-59")
+        return images, lab
+
+    def indices(self, name: str, seed: int, n: int) -> Any:
+        import numpy as np
+
+        perm = np.random.default_rng([int(seed) & 0xFFFFFFFF, 7919]).permutation(n)
+        n_test = max(1, round(n * self.config.test_fraction))
+        n_val = max(1, round(n * self.config.val_fraction))
+        parts = {"test": perm[:n_test], "val": perm[n_test:n_test + n_val],
+                 "train": perm[n_test + n_val:]}
+        if name not in parts:
+            raise UsageError(f"unknown split '{name}'; choose from train, val, test")
+        return np.sort(parts[name])
+
+    def split(self, name: str, seed: int) -> Any:
+        from ._torchdata import ArrayClocks
+
+        images, labels = self.arrays()
+        return ArrayClocks(images, labels, self.indices(name, seed, len(labels)))
+
+    def load_image(self, path: Path) -> torch.Tensor:
+        return load_image(path)

@@ -1,0 +1,238 @@
+"""Clock-reading tasks: target encodings, losses, decoding, and the common-sense error metrics.
+
+Every task maps a batch ``(images, labels)`` (labels ``(B, 2)`` = hour 0–11, minute 0–59) to a
+prediction in minutes on the 12-hour dial; the metrics are shared (``metrics.summarize``) so the
+readers are compared on exactly the same footing. Torch is imported inside methods only.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from zoo import Task
+
+from . import metrics
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+
+def _label_minutes(y: torch.Tensor) -> torch.Tensor:
+    return (y[:, 0].long() * 60 + y[:, 1].long()) % metrics.DIAL
+
+
+class ClockTask(Task):
+    """Shared evaluation, decoding and figures; subclasses define outputs, loss and ``minutes``."""
+
+    main_metric = "error_mean"
+    higher_is_better = False
+
+    def objective(self, out: Mapping[str, torch.Tensor], y: torch.Tensor
+                  ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Loss and logs from outputs already computed (so evaluation needs one forward)."""
+        raise NotImplementedError
+
+    def minutes(self, out: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """Predicted time as float minutes on the dial, ``(B,)``, in [0, 720)."""
+        raise NotImplementedError
+
+    def loss(self, model: nn.Module, batch: Any, step: str = "main"
+             ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        out = self.forward(model, batch)
+        return self.objective(out, batch[1])
+
+    def _predict(self, model: nn.Module, batches: Iterable[Any]
+                 ) -> tuple[Any, Any, float]:
+        import numpy as np
+        import torch
+
+        preds, trues, loss_sum, n = [], [], 0.0, 0
+        with torch.no_grad():
+            for batch in batches:
+                out = self.forward(model, batch)
+                loss, _ = self.objective(out, batch[1])
+                k = batch[1].shape[0]
+                loss_sum += float(loss) * k
+                n += k
+                preds.append(self.minutes(out).float().cpu().numpy())
+                trues.append(_label_minutes(batch[1]).cpu().numpy())
+        if not n:
+            raise ValueError("no batches to evaluate")
+        return np.concatenate(preds), np.concatenate(trues), loss_sum / n
+
+    def evaluate(self, model: nn.Module, batches: Iterable[Any]) -> dict[str, float]:
+        pred, true, loss = self._predict(model, batches)
+        return {**metrics.summarize(pred, true), "loss": loss}
+
+    def decode(self, outputs: Mapping[str, torch.Tensor]) -> list[str]:
+        mins = self.minutes(outputs).round().long() % metrics.DIAL
+        return [metrics.format_time(int(t)) for t in mins.tolist()]
+
+    def figures(self, model: nn.Module, batches: Iterable[Any], out_dir: Path) -> list[Path]:
+        import numpy as np
+
+        pred, true, _ = self._predict(model, batches)
+        err = metrics.common_sense_error(np.rint(pred) % metrics.DIAL, true)
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        path = out_dir / "error_histogram.png"
+        metrics.histogram_png(err, str(path), title=type(self).__name__)
+        return [path]
+
+
+@dataclass
+class RegressionConfig:
+    pass
+
+
+class ClockRegression(ClockTask):
+    """The seed's regression: the time as float hours (11:55 → 11.917), MSE loss.
+
+    Not circular, as in the seed: 11:59 and 0:01 are 12 hours apart to the loss.
+    """
+
+    Config = RegressionConfig
+
+    def outputs(self, input_shape: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
+        return {"hours": (1,)}
+
+    def objective(self, out, y):
+        import torch.nn.functional as F
+
+        target = _label_minutes(y).float() / 60.0
+        loss = F.mse_loss(out["hours"].reshape(-1).float(), target)
+        return loss, {"mse": loss.detach()}
+
+    def minutes(self, out):
+        return (out["hours"].reshape(-1).float() * 60.0) % metrics.DIAL
+
+
+@dataclass
+class ClassesConfig:
+    classes: int = 24  # bins on the 12-hour dial; 720 = one per minute
+    label_smoothing: float = 0.0
+
+
+class ClockClasses(ClockTask):
+    """The seed's classification: ``classes`` equal bins of the dial, cross-entropy.
+
+    Bins are centred on multiples of ``720 / classes`` minutes (circularly), and a prediction is
+    decoded to its bin centre: with 24 classes a reader says 3:00 or 3:30, never 3:10.
+    """
+
+    Config = ClassesConfig
+
+    def __init__(self, config: Any = None) -> None:
+        super().__init__(config)
+        if not 2 <= self.config.classes <= 720:
+            from zoo import UsageError
+
+            raise UsageError(f"task.classes must be 2–720, got {self.config.classes}")
+
+    @property
+    def width(self) -> float:
+        return metrics.DIAL / self.config.classes
+
+    def outputs(self, input_shape):
+        return {"logits": (self.config.classes,)}
+
+    def target(self, y: torch.Tensor) -> torch.Tensor:
+        import torch
+
+        return torch.round(_label_minutes(y).float() / self.width).long() % self.config.classes
+
+    def objective(self, out, y):
+        import torch.nn.functional as F
+
+        logits = out["logits"].float()
+        target = self.target(y)
+        loss = F.cross_entropy(logits, target, label_smoothing=self.config.label_smoothing)
+        acc = (logits.argmax(1) == target).float().mean()
+        return loss, {"ce": loss.detach(), "bin_acc": acc.detach()}
+
+    def minutes(self, out):
+        return out["logits"].argmax(1).float() * self.width % metrics.DIAL
+
+
+@dataclass
+class MultiHeadConfig:
+    minute_weight: float = 1.0  # weight of the minute MSE (minutes / 60) against the hour CE
+
+
+class ClockMultiHead(ClockTask):
+    """The seed's multi-head reader: hour as 12-way classification, minute as regression.
+
+    The minute target is minutes / 60 (MSE, not circular); decoding is hour argmax and the
+    rounded minute, independently, as in the seed.
+    """
+
+    Config = MultiHeadConfig
+
+    def outputs(self, input_shape):
+        return {"hour": (12,), "minute": (1,)}
+
+    def objective(self, out, y):
+        import torch.nn.functional as F
+
+        hour_logits = out["hour"].float()
+        ce = F.cross_entropy(hour_logits, y[:, 0].long())
+        mse = F.mse_loss(out["minute"].reshape(-1).float(), y[:, 1].float() / 60.0)
+        acc = (hour_logits.argmax(1) == y[:, 0]).float().mean()
+        loss = ce + self.config.minute_weight * mse
+        return loss, {"hour_ce": ce.detach(), "minute_mse": mse.detach(), "hour_acc": acc.detach()}
+
+    def minutes(self, out):
+        hour = out["hour"].argmax(1).float()
+        minute = (out["minute"].reshape(-1).float() * 60.0).round().clamp(0, 59)
+        return (hour * 60 + minute) % metrics.DIAL
+
+
+@dataclass
+class AnglesConfig:
+    hour_weight: float = 1.0  # weight of the hour-hand terms against the minute-hand terms
+
+
+class ClockAngles(ClockTask):
+    """Periodic targets: (sin, cos) of the hour-hand and minute-hand angles, MSE.
+
+    Nothing wraps around: 11:59 and 0:01 are neighbours to the loss. Decoding reads the minute
+    from the minute hand and picks the hour whose ``hour*60 + minute`` lies closest to what the
+    hour hand says, so the two hands always agree (no 2:59 read as 3:59).
+    """
+
+    Config = AnglesConfig
+
+    def outputs(self, input_shape):
+        return {"angles": (4,)}
+
+    def target(self, y: torch.Tensor) -> torch.Tensor:
+        import torch
+
+        t = _label_minutes(y).float()
+        a_h = t * (2 * math.pi / metrics.DIAL)
+        a_m = (t % 60) * (2 * math.pi / 60)
+        return torch.stack([a_h.sin(), a_h.cos(), a_m.sin(), a_m.cos()], 1)
+
+    def objective(self, out, y):
+        pred = out["angles"].float()
+        sq = (pred - self.target(y)) ** 2
+        hour, minute = sq[:, :2].sum(1).mean(), sq[:, 2:].sum(1).mean()
+        loss = self.config.hour_weight * hour + minute
+        return loss, {"hour_mse": hour.detach(), "minute_mse": minute.detach()}
+
+    def minutes(self, out):
+        import torch
+
+        a = out["angles"].float()
+        t_hour = torch.atan2(a[:, 0], a[:, 1]) % (2 * math.pi) * (metrics.DIAL / (2 * math.pi))
+        minute = torch.atan2(a[:, 2], a[:, 3]) % (2 * math.pi) * (60 / (2 * math.pi))
+        candidates = torch.arange(12, device=a.device).float()[None] * 60 + minute[:, None]
+        d = (candidates - t_hour[:, None]).abs() % metrics.DIAL
+        d = torch.minimum(d, metrics.DIAL - d)
+        best = d.argmin(1)
+        return candidates.gather(1, best[:, None]).squeeze(1) % metrics.DIAL
