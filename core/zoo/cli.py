@@ -1,2 +1,339 @@
-def main():
-    pass
+"""The ``zoo`` command line. Listing and describing names never imports torch."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import __version__
+from . import config as cfg
+from .errors import UsageError, ZooError
+from .plugins import plugin_info, pm, registry, report_failures
+
+
+class ZooGroup(click.Group):
+    """Adds plugin commands on first lookup; turns ZooError into one line and its exit code."""
+
+    plugin_commands_added = False
+
+    def _plugin_commands(self) -> None:
+        if not self.plugin_commands_added:
+            self.plugin_commands_added = True
+            _add_plugin_commands(self)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        self._plugin_commands()
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self._plugin_commands()
+        return super().list_commands(ctx)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ZooError as e:
+            click.echo(f"zoo: error: {e}", err=True)
+            sys.exit(e.exit_code)
+        except KeyboardInterrupt:
+            click.echo("zoo: interrupted", err=True)
+            sys.exit(130)
+
+
+@click.group(cls=ZooGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="zoo")
+def cli() -> None:
+    """zoo: deep-learning recipes you run by name, extend with plugins and share as weights."""
+
+
+def weights_option(f: Any) -> Any:
+    f = click.option("--pretrained", is_flag=True, help="Use the published weights of NAME.")(f)
+    return click.option("--weights", "-w", metavar="W",
+                        help="NAME[:TAG], a .safetensors path or a URL.")(f)
+
+
+def pick_weights(name: str, weights: str | None, pretrained: bool, required: bool = True) -> str | None:
+    if weights and pretrained:
+        raise UsageError("give --weights or --pretrained, not both")
+    if pretrained:
+        return name
+    if required and not weights:
+        raise UsageError("weights needed: pass --weights W or --pretrained")
+    return weights
+
+
+def set_option(f: Any) -> Any:
+    return click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+                        help="Override a setting, e.g. model.width=64 or train.ema=true (repeatable).")(f)
+
+
+# ------------------------------------------------------------------ list / info / plugins
+
+
+@cli.command("list")
+@click.argument("pattern", required=False)
+@click.option("--kind", type=click.Choice(["experiments", "tasks", "datasets", "models"]),
+              default="experiments", show_default=True)
+@click.option("--pretrained", is_flag=True, help="Only names with published weights.")
+def list_(pattern: str | None, kind: str, pretrained: bool) -> None:
+    """List registered names; PATTERN may use wildcards (clock.*)."""
+    from .hub import pretrained_summary
+
+    reg = registry()
+    report_failures()
+    published = pretrained_summary() if kind == "experiments" else {}
+    rows = []
+    for entry in reg.entries(kind, pattern):
+        weights = published.get(entry.name, "")
+        if pretrained and not weights:
+            continue
+        if kind == "experiments":
+            e = entry.obj
+            rows.append((entry.name, f"{e.task} / {e.dataset} / {e.model}", weights, entry.summary))
+        else:
+            rows.append((entry.name, entry.plugin, "", entry.summary))
+    if not rows:
+        click.echo(f"no {kind} match" + (f" '{pattern}'" if pattern else ""), err=True)
+        return
+    header = ("NAME", "TASK / DATA / MODEL" if kind == "experiments" else "PLUGIN", "PRETRAINED", "DESCRIPTION")
+    if kind != "experiments":
+        header, rows = header[:2] + header[3:], [r[:2] + r[3:] for r in rows]
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header) - 1)]
+    for row in [header, *rows]:
+        click.echo("  ".join(str(c).ljust(w) for c, w in zip(row, widths)) + "  " + row[-1])
+
+
+def _find(name: str) -> tuple[str, Any]:
+    """Look a name up in every table, experiments first; unknown → exit 2 with close matches."""
+    from .errors import UnknownName
+
+    reg = registry()
+    for kind in ("experiments", "tasks", "datasets", "models"):
+        if name in reg.tables[kind]:
+            return kind, reg.tables[kind][name]
+    everything = [n for table in reg.tables.values() for n in table]
+    raise UnknownName("name", name, everything)
+
+
+def _echo_settings(config: cfg.RunConfig) -> None:
+    for section in ("task", "data", "model", "train"):
+        obj = config.section(section)
+        component = "" if section == "train" else f" ({getattr(config, section)})"
+        click.echo(f"{section}{component}:")
+        for key, value in dataclasses.asdict(obj).items():
+            click.echo(f"  {section}.{key} = {value!r}")
+
+
+@cli.command()
+@click.argument("name")
+@set_option
+def info(name: str, sets: tuple[str, ...]) -> None:
+    """What an experiment assembles, a component's settings, or a weight file's card."""
+    report_failures()
+    if name.endswith(".safetensors") or Path(name).is_file():
+        return _info_file(Path(name))
+    kind, entry = _find(name)
+    if kind != "experiments":
+        click.echo(f"{name}: {kind[:-1]} from plugin {entry.plugin}")
+        if entry.summary:
+            click.echo(f"  {entry.summary}")
+        for key, value in dataclasses.asdict(entry.obj.Config()).items():
+            click.echo(f"  {key} = {value!r}")
+        return
+    from .experiment import assemble, count_parameters, resolve
+
+    config = resolve(name, cfg.parse_sets(sets))
+    click.echo(f"experiment: {name}  (plugin {entry.plugin})")
+    if entry.obj.description:
+        click.echo(f"description: {entry.obj.description}")
+    _echo_settings(config)
+    assembled = assemble(config)
+    click.echo(f"input: {assembled.spec.input_shape}")
+    click.echo(f"outputs: {dict(assembled.spec.outputs)}")
+    click.echo(f"main metric: {assembled.task.main_metric} "
+               f"({'higher' if assembled.task.higher_is_better else 'lower'} is better)")
+    click.echo(f"params: {count_parameters(assembled.build_model())}")
+
+
+def _info_file(path: Path) -> None:
+    from math import prod
+
+    from .weights import read_card, read_header
+
+    header = read_header(path)
+    card = read_card(path)
+    tensors = {k: v for k, v in header.items() if k != "__metadata__"}
+    click.echo(f"file: {path}")
+    for key in ("experiment", "version", "torch_version", "created"):
+        if key in card:
+            click.echo(f"{key}: {card[key]}")
+    for key, value in card.get("metrics", {}).items():
+        click.echo(f"metric {key}: {value}")
+    if "config" in card:
+        click.echo("config: " + json.dumps(card["config"], sort_keys=True))
+    dtypes = sorted({v["dtype"] for v in tensors.values()})
+    click.echo(f"tensors: {len(tensors)} ({', '.join(dtypes)})")
+    click.echo(f"params: {sum(prod(v['shape']) for v in tensors.values())}")
+
+
+@cli.command()
+def plugins() -> None:
+    """Installed plugins: version, hooks, and the error of any that failed."""
+    registry()
+    for name, info_ in sorted(plugin_info.items()):
+        version = f" {info_.version}" if info_.version else ""
+        dist = f" ({info_.distribution}{version})" if info_.distribution else ""
+        if info_.error:
+            click.echo(f"{name}{dist}: FAILED: {info_.error}")
+        else:
+            click.echo(f"{name}{dist}: {', '.join(info_.hooks) or 'no hooks'}")
+
+
+# ------------------------------------------------------------------ run / eval / predict
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--epochs", type=int)
+@click.option("--max-steps", type=int, help="Stop after N optimizer steps.")
+@click.option("--batch-size", type=int)
+@click.option("--lr", type=float)
+@click.option("--limit-batches", type=int, help="Batches per epoch and per evaluation (smoke runs).")
+@click.option("--device", help="auto | cpu | cuda | cuda:N | mps")
+@click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]))
+@click.option("--compile", "compile_", is_flag=True, default=None, help="torch.compile the model.")
+@click.option("--seed", type=int)
+@click.option("--data", "data_path", metavar="PATH", help="Dataset folder (e.g. images.npy + labels.npy).")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), help="Run directory.")
+@click.option("--resume", is_flag=False, flag_value="latest", default=None, metavar="[RUN_DIR]",
+              help="Continue a run from its checkpoint (default: the latest run of NAME).")
+@click.option("--checkpoint-every", type=int, help="Also checkpoint every N steps.")
+@weights_option
+@set_option
+def run(name: str, data_path: str | None, out_dir: Path | None, resume: str | None,
+        weights: str | None, pretrained: bool, sets: tuple[str, ...], **flags: Any) -> None:
+    """Train experiment NAME; writes a run directory with weights, metrics and figures."""
+    from .experiment import from_dict, resolve, with_overrides
+
+    report_failures()
+    overrides = {f"train.{k.rstrip('_')}": v for k, v in flags.items() if v is not None}
+    overrides.update(cfg.parse_sets(sets))
+    init = pick_weights(name, weights, pretrained, required=False)
+    if resume:
+        from .trainer import latest_run_dir
+
+        run_dir = latest_run_dir(name) if resume == "latest" else Path(resume)
+        config_file = run_dir / "config.json"
+        if not config_file.is_file():
+            raise UsageError(f"cannot resume: {config_file} does not exist")
+        config = from_dict(json.loads(config_file.read_text()))
+        if config.experiment != name:
+            raise UsageError(f"{run_dir} is a run of {config.experiment}, not {name}")
+        config = with_overrides(config, overrides)
+    else:
+        run_dir = out_dir
+        config = resolve(name, overrides, data_path=data_path)
+    from .trainer import train
+
+    summary = train(config, run_dir, resume=bool(resume), init_weights=init)
+    if summary:
+        metric = summary["main_metric"]
+        click.echo(f"test {metric}: {summary['test'].get(metric, float('nan')):.4f}")
+        for key, value in summary["test"].items():
+            if key != metric:
+                click.echo(f"  {key}: {value:.4f}")
+        click.echo(f"weights: {summary['weights']}")
+        click.echo(f"run: {Path(summary['weights']).parent}")
+
+
+def _device(name: str) -> Any:
+    from .trainer import pick_device
+
+    return pick_device(name)
+
+
+@cli.command("eval")
+@click.argument("name")
+@weights_option
+@click.option("--data", "data_path", metavar="PATH")
+@click.option("--split", default="test", show_default=True)
+@click.option("--device", default="auto", show_default=True)
+@click.option("--batch-size", type=int, default=256, show_default=True)
+@click.option("--limit-batches", type=int, default=0)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object of metrics on stdout.")
+@set_option
+def eval_(name: str, weights: str | None, pretrained: bool, data_path: str | None, split: str,
+          device: str, batch_size: int, limit_batches: int, as_json: bool, sets: tuple[str, ...]) -> None:
+    """Evaluate trained weights of NAME on a split (default: test)."""
+    from .trainer import evaluate, pick_dtype
+    from .weights import load_model
+
+    report_failures()
+    dev = _device(device)
+    assembled, module = load_model(name, pick_weights(name, weights, pretrained), cfg.parse_sets(sets),
+                                   device=str(dev), data_path=data_path)
+    if split not in assembled.dataset.splits:
+        raise UsageError(f"unknown split '{split}'; choose from {', '.join(assembled.dataset.splits)}")
+    metrics = evaluate(assembled, module, split, dev, pick_dtype("auto", dev), batch_size=batch_size,
+                       limit_batches=limit_batches, seed=assembled.config.train.seed)
+    if as_json:
+        click.echo(json.dumps(metrics))
+        return
+    for key, value in metrics.items():
+        click.echo(f"{key}: {value:.4f}")
+
+
+@cli.command()
+@click.argument("name")
+@click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
+@weights_option
+@click.option("--device", default="cpu", show_default=True)
+def predict(name: str, images: tuple[Path, ...], weights: str | None, pretrained: bool, device: str) -> None:
+    """Predict for each IMAGE (a clock reader prints HH:MM)."""
+    import torch
+
+    from .weights import load_model
+
+    report_failures()
+    assembled, module = load_model(name, pick_weights(name, weights, pretrained), device=device)
+    for path in images:
+        if not path.is_file():
+            raise UsageError(f"no such image: {path}")
+    for path in images:
+        x = assembled.dataset.load_image(path).to(device)
+        with torch.no_grad():
+            outputs = assembled.task.forward(module, (x[None],))
+        click.echo(f"{assembled.task.decode(outputs)[0]}\t{path}")
+
+
+# ------------------------------------------------------------------ plugin commands
+
+
+def _add_plugin_commands(group: click.Group) -> None:
+    """Let each plugin add its subcommands; one that fails is reported, the rest still work."""
+    from .plugins import PluginInfo, _fail
+
+    try:
+        registry()
+        for impl in pm.hook.zoo_register_commands.get_hookimpls():
+            name = pm.get_name(impl.plugin)
+            info_ = plugin_info.setdefault(name, PluginInfo(name))
+            if info_.error:
+                continue
+            try:
+                impl.function(cli=group)
+            except Exception as e:
+                _fail(info_, e)
+    except ZooError as e:  # strict mode: a failed plugin is fatal
+        click.echo(f"zoo: error: {e}", err=True)
+        sys.exit(e.exit_code)
+
+
+def main() -> None:
+    prog = "python -m zoo" if sys.argv[0].endswith("__main__.py") else "zoo"
+    cli.main(prog_name=prog)

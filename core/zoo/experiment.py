@@ -98,6 +98,21 @@ def with_overrides(config: cfg.RunConfig, overrides: Mapping[str, Any]) -> cfg.R
     return dataclasses.replace(config, **changes)
 
 
+def with_data_path(config: cfg.RunConfig, data_path: str) -> cfg.RunConfig:
+    """Point a resolved configuration at ``--data PATH``: the dataset's ``root``, or the dataset
+    the experiment names for files on disk (``data_path_dataset``), with its defaults."""
+    reg = registry()
+    data_cls = reg.get("datasets", config.data).obj
+    if "root" in cfg.field_types(data_cls.Config):
+        return dataclasses.replace(config, data_config=cfg.apply(config.data_config, "root", data_path, "data"))
+    experiment = reg.tables["experiments"].get(config.experiment)
+    target = experiment.obj.data_path_dataset if experiment else None
+    if not target:
+        raise UsageError(f"dataset '{config.data}' of {config.experiment} reads no --data path")
+    data_config = cfg.make_config(reg.get("datasets", target).obj.Config, {"root": data_path}, "data")
+    return dataclasses.replace(config, data=target, data_config=data_config)
+
+
 @dataclass
 class Assembled:
     """The parts of one run, built lazily: nothing here imports torch until ``build_model``."""

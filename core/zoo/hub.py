@@ -13,3 +13,8 @@ def fetch(spec: str) -> Path:
     if path.is_file():
         return path
     raise UsageError(f"no weights found for '{spec}'")
+
+
+def pretrained_summary() -> dict[str, str]:
+    """Experiment name → headline metric of its published weights (filled by the registry index)."""
+    return {}

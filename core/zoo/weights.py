@@ -203,12 +203,13 @@ def load_model(
     weights: str,
     overrides: Mapping[str, Any] | None = None,
     device: str = "cpu",
+    data_path: str | None = None,
 ) -> tuple[Assembled, nn.Module]:
     """Build the model a weight file was trained as (its card's config), then load the weights.
 
     ``name`` may be None (taken from the card); when given it must match the card's experiment.
     """
-    from .experiment import assemble, from_dict, resolve, with_overrides
+    from .experiment import assemble, from_dict, resolve, with_data_path, with_overrides
 
     path = resolve_weights(weights)
     card = read_card(path)
@@ -220,6 +221,8 @@ def load_model(
         config = resolve(name)
     else:
         raise UsageError(f"{path} has no zoo card: name the experiment")
+    if data_path is not None:
+        config = with_data_path(config, data_path)
     config = with_overrides(config, overrides or {})
     assembled = assemble(config)
     module = assembled.build_model()
