@@ -25,6 +25,7 @@ HOOKS = {
     "zoo_register_models": "models",
     "zoo_register_experiments": "experiments",
 }
+HOOK_NAMES = {*HOOKS, "zoo_register_commands"}
 
 
 @dataclass
@@ -73,11 +74,21 @@ def load_entry_points() -> None:
         info = PluginInfo(ep.name, dist, ep.dist.version if ep.dist else None)
         plugin_info[ep.name] = info
         try:
-            module = ep.load()
-            pm.register(module, name=ep.name)
+            _register_checked(ep.load(), ep.name)
         except Exception as e:  # a broken plugin must not break the others
             _fail(info, e)
-    pm.check_pending()
+
+
+def _register_checked(plugin: Any, name: str) -> None:
+    """Register, then reject the plugin if it implements a hook that does not exist (a typo)."""
+    pm.register(plugin, name=name)
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError:
+        pm.unregister(name=name)
+        unknown = [attr for attr in dir(plugin) if attr.startswith("zoo_") and attr not in HOOK_NAMES]
+        raise PluginError(f"unknown hook(s) {', '.join(unknown) or '?'}; "
+                          f"known: {', '.join(sorted(HOOK_NAMES))}") from None
 
 
 def registry() -> Registry:
@@ -113,8 +124,7 @@ def register_plugin(plugin: Any, name: str) -> None:
     """Add a plugin object in-process (tests, notebooks); the registry is rebuilt on next use."""
     global _registry
     load_entry_points()
-    pm.register(plugin, name=name)
-    pm.check_pending()
+    _register_checked(plugin, name)
     _registry = None
 
 

@@ -1,0 +1,1 @@
+"""Contract tests for zoo plugins (a pytest plugin, entry point ``pytest11``)."""

@@ -1,0 +1,73 @@
+"""Shared fixtures: an isolated home, the toy plugin in-process, and installed as a distribution."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from zoo import plugins
+
+HERE = Path(__file__).parent
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path, monkeypatch):
+    """Each test gets its own cache, registry and working directory (runs/ lands there)."""
+    monkeypatch.setenv("ZOO_HOME", str(tmp_path / "zoo-home"))
+    monkeypatch.setenv("ZOO_OFFLINE", "1")
+    monkeypatch.delenv("ZOO_STRICT_PLUGINS", raising=False)
+    monkeypatch.delenv("ZOO_LOAD_PLUGINS", raising=False)
+    monkeypatch.chdir(tmp_path)
+    yield
+
+
+@pytest.fixture
+def toy():
+    """The toy plugin registered in-process for the duration of one test."""
+    sys.path.insert(0, str(HERE))
+    import zoo_toy
+
+    plugins.register_plugin(zoo_toy, "toy")
+    yield zoo_toy
+    plugins.unregister_plugin("toy")
+    sys.path.remove(str(HERE))
+
+
+def make_distribution(site: Path, dist: str, entry_points: dict[str, str], modules: dict[str, str]) -> None:
+    """A real installed distribution: modules plus a ``*.dist-info`` with ``entry_points.txt``."""
+    site.mkdir(parents=True, exist_ok=True)
+    for name, source in modules.items():
+        (site / f"{name}.py").write_text(source)
+    info = site / f"{dist.replace('-', '_')}-0.1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 0.1.0\n")
+    eps = "\n".join(f"{k} = {v}" for k, v in entry_points.items())
+    (info / "entry_points.txt").write_text(f"[zoo]\n{eps}\n")
+
+
+@pytest.fixture
+def toy_site(tmp_path):
+    """A site directory holding the toy plugin installed as distribution ``zoo-toy``."""
+    site = tmp_path / "site"
+    make_distribution(site, "zoo-toy", {"toy": "zoo_toy"}, {"zoo_toy": (HERE / "zoo_toy.py").read_text()})
+    return site
+
+
+def zoo_env(*sites: Path, **extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([*map(str, sites), env.get("PYTHONPATH", "")])
+    env.update(extra)
+    return env
+
+
+def run_zoo(args: list[str], env: dict[str, str] | None = None, timeout: float = 300, **kw):
+    """The real ``zoo`` executable in a subprocess."""
+    exe = shutil.which("zoo") or ""
+    cmd = [exe, *args] if exe else [sys.executable, "-m", "zoo", *args]
+    return subprocess.run(cmd, env=env or dict(os.environ), capture_output=True, text=True,
+                          timeout=timeout, **kw)
