@@ -222,4 +222,4 @@ def render(seed: int, index: int, difficulty: float = 1.0, stream: int = 0,
     if sigma > 0.5:
         noise = rng.standard_normal((SIZE, SIZE), dtype=np.float32) * sigma
         arr = np.clip(arr + noise, 0, 255).astype(np.uint8)
-    return Sample(np.ascontiguousarray(arr, dtype=np.uint8), h, m)
+    return Sample(np.array(arr, dtype=np.uint8), h, m)  # a writable copy

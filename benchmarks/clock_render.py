@@ -1,0 +1,64 @@
+"""Can the synthetic clock renderer keep up with training?
+
+Prints the renderer's images/s on one core (a plain loop in this process, like one DataLoader
+worker) and the default clock model's training consumption in images/s (forward + backward +
+AdamW step on in-memory batches, all cores torch uses). Ends with
+``clock_render ratio=<render rate / training rate>``; the goal is ≥ 5.
+
+    python benchmarks/clock_render.py [--experiment clock.multihead] [--images 400] [--steps 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+
+def render_rate(images: int, difficulty: float, supersample: int) -> float:
+    from zoo_clock.render import render
+
+    render(0, 0, difficulty, supersample=supersample)  # warm-up
+    start = time.perf_counter()
+    for i in range(images):
+        render(1, i, difficulty, supersample=supersample)
+    return images / (time.perf_counter() - start)
+
+
+def training_rate(experiment: str, steps: int, batch_size: int) -> tuple[float, int]:
+    import torch
+    from zoo.experiment import assemble, resolve
+
+    parts = assemble(resolve(experiment, {"train.batch_size": batch_size}))
+    model = parts.build_model().train()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    data = parts.dataset.split("train", 0)
+    batch = torch.utils.data.default_collate([data[i % len(data)] for i in range(batch_size)])
+    for i in range(steps + 2):
+        if i == 2:  # skip the warm-up steps
+            start = time.perf_counter()
+        loss, _ = parts.task.loss(model, batch, "main")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return steps * batch_size / (time.perf_counter() - start), torch.get_num_threads()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--experiment", default="clock.multihead")
+    ap.add_argument("--images", type=int, default=400)
+    ap.add_argument("--steps", type=int, default=8)
+    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--difficulty", type=float, default=1.0)
+    args = ap.parse_args()
+    rates = {ss: render_rate(args.images, args.difficulty, ss) for ss in (1, 2)}
+    for ss, r in rates.items():
+        print(f"render (difficulty {args.difficulty}, supersample {ss}, 1 core): {r:8.1f} img/s")
+    train, threads = training_rate(args.experiment, args.steps, args.batch_size)
+    print(f"training {args.experiment} (batch {args.batch_size}, {threads} threads): "
+          f"{train:8.1f} img/s")
+    print(f"clock_render ratio={rates[2] / train:.2f}")
+
+
+if __name__ == "__main__":
+    main()
