@@ -1,0 +1,113 @@
+"""Metrics (torch code): Fréchet distance with a pluggable feature extractor, IW bound helpers.
+
+The extractor is named by a string so it can travel in a config: ``pixels``; a zoo weight spec
+(``lenet.mnist``, ``FILE.safetensors``, a URL) of a model with a ``features(x)`` method; or
+``package.module:function`` returning a callable that maps images in [0, 1] to (N, D) features —
+the hook for an Inception network when one can be downloaded.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+import warnings
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from zoo import UsageError, ZooError
+
+Extractor = Callable[[torch.Tensor], torch.Tensor]
+
+
+def frechet_distance(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Fréchet distance between Gaussians fitted to feature sets ``a`` (N, D) and ``b`` (M, D).
+
+    ‖μa−μb‖² + tr Σa + tr Σb − 2 tr (Σa^½ Σb Σa^½)^½, in float64 via symmetric eigendecompositions
+    (no scipy, and no complex sqrtm residue).
+    """
+    a, b = a.double().cpu(), b.double().cpu()
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1] or min(len(a), len(b)) < 2:
+        raise ValueError(f"frechet_distance needs two (N≥2, D) sets of equal D, got {tuple(a.shape)}, {tuple(b.shape)}")
+    mu_a, mu_b = a.mean(0), b.mean(0)
+    cov_a, cov_b = torch.cov(a.T).reshape(a.shape[1], -1), torch.cov(b.T).reshape(b.shape[1], -1)
+    vals, vecs = torch.linalg.eigh(cov_a)
+    root_a = (vecs * vals.clamp(min=0).sqrt()) @ vecs.T
+    middle = root_a @ cov_b @ root_a
+    tr_sqrt = torch.linalg.eigvalsh((middle + middle.T) / 2).clamp(min=0).sqrt().sum()
+    fd = (mu_a - mu_b).square().sum() + cov_a.trace() + cov_b.trace() - 2 * tr_sqrt
+    return max(float(fd), 0.0)
+
+
+def pixels(x: torch.Tensor) -> torch.Tensor:
+    """The trivial extractor: flattened pixels (fine for tests, weak as a perceptual metric)."""
+    return x.flatten(1)
+
+
+_cache: dict[tuple[str, str], Extractor] = {}
+
+
+def load_extractor(spec: str, device: torch.device | str = "cpu") -> Extractor:
+    """Resolve an extractor spec (see the module docstring); loaded once per (spec, device)."""
+    key = (spec, str(device))
+    if key in _cache:
+        return _cache[key]
+    if spec == "pixels":
+        fn: Extractor = pixels
+    elif ":" in spec and not spec.startswith(("http://", "https://")) and "/" not in spec.split(":")[0]:
+        module_name, _, attr = spec.partition(":")
+        try:
+            factory = getattr(importlib.import_module(module_name), attr)
+        except (ImportError, AttributeError) as e:
+            raise UsageError(f"cannot load feature extractor {spec}: {e}") from None
+        fn = factory()
+    else:
+        from zoo.weights import load_model
+
+        _, module = load_model(None, spec, device=str(device))
+        if not hasattr(module, "features"):
+            raise UsageError(f"feature extractor {spec} has no features(x) method")
+        module.eval()
+
+        def fn(x: torch.Tensor, _m: torch.nn.Module = module) -> torch.Tensor:
+            return _m.features(x)
+
+    _cache[key] = fn
+    return fn
+
+
+def try_extractor(spec: str, device: torch.device | str) -> tuple[Extractor | None, str]:
+    """The extractor, or None and a warning when it cannot be had (e.g. weights not published)."""
+    if not spec:
+        return None, ""
+    try:
+        return load_extractor(spec, device), spec
+    except ZooError as e:
+        warnings.warn(f"Fréchet distance skipped: extractor {spec} unavailable ({e})", stacklevel=2)
+        return None, ""
+
+
+@torch.no_grad()
+def features(extractor: Extractor, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+    return torch.cat([extractor(images[i:i + batch_size]).float().cpu() for i in range(0, len(images), batch_size)])
+
+
+def bernoulli_nll(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """−log p(x|z) per image, summed over pixels, for binary ``x``."""
+    return F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(1)
+
+
+def gaussian_nll(logits: torch.Tensor, x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """−log N(x; sigmoid(logits), σ²) per image, summed over pixels (nats, with the constant)."""
+    sq = (torch.sigmoid(logits) - x).square().flatten(1).sum(1)
+    d = x[0].numel()
+    return sq / (2 * sigma**2) + d * (math.log(sigma) + 0.5 * math.log(2 * math.pi))
+
+
+def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(μ, σ²) ‖ N(0, I)) per image."""
+    return 0.5 * (mu.square() + logvar.exp() - 1 - logvar).sum(1)
+
+
+def log_normal(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    return -0.5 * (((z - mu).square() / logvar.exp()) + logvar + math.log(2 * math.pi)).sum(-1)
