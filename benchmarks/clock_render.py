@@ -6,6 +6,7 @@ AdamW step on in-memory batches, all cores torch uses). Ends with
 ``clock_render ratio=<render rate / training rate>``; the goal is ≥ 5.
 
     python benchmarks/clock_render.py [--experiment clock.multihead] [--images 400] [--steps 8]
+    python benchmarks/clock_render.py --grid docs/img/clock_samples.png   # also save samples
 """
 
 from __future__ import annotations
@@ -43,6 +44,21 @@ def training_rate(experiment: str, steps: int, batch_size: int) -> tuple[float, 
     return steps * batch_size / (time.perf_counter() - start), torch.get_num_threads()
 
 
+def save_grid(path: str, per_row: int = 8) -> None:
+    """Rows of samples at difficulty 0, 1 and 2 (test seed), via torchvision's save_image."""
+    import torch
+    from torchvision.utils import save_image
+
+    from zoo_clock.data import SyntheticConfig
+    from zoo_clock.render import render
+
+    seed = SyntheticConfig().test_seed
+    images = [torch.from_numpy(render(seed, i, d, stream=2).image)[None].float() / 255
+              for d in (0.0, 1.0, 2.0) for i in range(per_row)]
+    save_image(torch.stack(images), path, nrow=per_row, padding=4, pad_value=1.0)
+    print(f"saved {path} (rows: difficulty 0, 1, 2)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--experiment", default="clock.multihead")
@@ -50,7 +66,10 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=8)
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--difficulty", type=float, default=1.0)
+    ap.add_argument("--grid", help="also save a PNG grid of samples here")
     args = ap.parse_args()
+    if args.grid:
+        save_grid(args.grid)
     rates = {ss: render_rate(args.images, args.difficulty, ss) for ss in (1, 2)}
     for ss, r in rates.items():
         print(f"render (difficulty {args.difficulty}, supersample {ss}, 1 core): {r:8.1f} img/s")

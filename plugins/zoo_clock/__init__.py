@@ -39,7 +39,8 @@ def zoo_register_models(register: Callable[..., None]) -> None:
 
 
 # Defaults sized so `zoo run clock.multihead` finishes within 15 minutes on a 2-core CPU.
-_BASE = {"train.epochs": 3, "train.batch_size": 64, "train.lr": 1e-3, "data.train_size": 12000}
+_BASE = {"train.epochs": 3, "train.batch_size": 64, "train.lr": 1e-3, "data.train_size": 10000,
+         "data.val_size": 500}
 
 
 def experiments() -> list[Experiment]:
