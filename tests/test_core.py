@@ -9,12 +9,13 @@ from typing import Literal
 
 import pytest
 from click.testing import CliRunner
-from conftest import make_distribution, run_zoo, zoo_env
 
 from zoo import Experiment, Task, UsageError, config, hookimpl, plugins
 from zoo._registry import natural_key
 from zoo.cli import cli
 from zoo.experiment import resolve
+
+from conftest import make_distribution, run_zoo, zoo_env
 
 
 def invoke(*args: str):

@@ -149,13 +149,13 @@ def read_card(path: Path) -> dict[str, Any]:
 
 
 def load_file(path: Path) -> dict[str, torch.Tensor]:
-    from safetensors import SafetensorsError
+    from safetensors import SafetensorError
     from safetensors.torch import load_file as st_load
 
     read_header(path)
     try:
         return st_load(str(path))
-    except (SafetensorsError, OSError, ValueError) as e:
+    except (SafetensorError, OSError, ValueError) as e:
         raise ZooError(f"{path}: cannot read safetensors: {e}") from None
 
 
