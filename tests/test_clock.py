@@ -272,3 +272,37 @@ def test_figures_write_a_histogram(tmp_path) -> None:
     batch = torch.utils.data.default_collate([data[i] for i in range(4)])
     paths = parts.task.figures(model, [batch], tmp_path)
     assert paths and all(p.suffix == ".png" and p.stat().st_size > 0 for p in paths)
+
+
+# --- end to end through the CLI ---------------------------------------------------------------
+
+def test_run_eval_predict_end_to_end(tmp_path) -> None:
+    small = ["--set", "data.train_size=8", "--set", "data.val_size=4", "--set",
+             "data.test_size=4", "--set", "train.num_workers=0"]
+    run = subprocess.run(["zoo", "run", "clock.cls24", "--max-steps", "2", "--batch-size", "4",
+                          "--out", str(tmp_path / "run"), *small],
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
+    import json
+
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["params"] == 287_064 and "error_mean" in summary["test"]
+    assert (tmp_path / "run" / "figures" / "error_histogram.png").is_file()
+    weights = str(tmp_path / "run" / "model.safetensors")
+    Image.fromarray(render(0, 1).image).save(tmp_path / "clock.png")
+    out = subprocess.run(["zoo", "predict", "clock.cls24", str(tmp_path / "clock.png"),
+                          "--weights", weights], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split()[0][2] == ":"
+    ev = subprocess.run(["zoo", "eval", "clock.cls24", "--weights", weights, "--json",
+                         "--set", "data.test_size=4"], capture_output=True, text=True)
+    assert ev.returncode == 0, ev.stderr[-2000:]
+    assert json.loads(ev.stdout)["samples"] == 4
+
+
+def test_npy_data_error_through_the_cli(tmp_path) -> None:
+    out = subprocess.run(["zoo", "run", "clock.cls24", "--data", str(tmp_path), "--max-steps",
+                          "1"], capture_output=True, text=True)
+    assert out.returncode == 2
+    assert "images.npy" in out.stderr and "Traceback" not in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
