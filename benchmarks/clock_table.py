@@ -7,6 +7,7 @@ and ends with ``clock_table best=<experiment> error_min=<mean common-sense error
 
     python benchmarks/clock_table.py [--steps 150] [--batch-size 64] [--test-size 1000]
     python benchmarks/clock_table.py --collect RUN_DIR...   # table from finished runs only
+    ... --longer RUN_DIR...    # add a section for longer runs (e.g. clock.angles), any budget
 """
 
 from __future__ import annotations
@@ -93,6 +94,26 @@ def table(rows: dict[str, dict], budget: str, command: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def longer_section(dirs: list[Path]) -> str:
+    """One row per finished run directory, with the budget its config.json records."""
+    lines = ["", "## Longer runs", "",
+             "| experiment | budget | steps | mean (min) | median | p90 | ≤1 min | ≤5 min "
+             "| hour acc | run |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+    for d in dirs:
+        s = json.loads((d / "summary.json").read_text())
+        c = json.loads((d / "config.json").read_text())
+        t, tr, data = s["test"], c["train"], c["data"]
+        budget = (f"{tr['epochs']} ep × {data.get('train_size', '?')} clocks, batch "
+                  f"{tr['batch_size']}, lr {tr['lr']}" + (f", max {tr['max_steps']} steps"
+                                                         if tr.get("max_steps") else ""))
+        lines.append(f"| {s['experiment']} | {budget} | {s.get('steps', '?')} "
+                     f"| {t['error_mean']:.2f} | {t['error_median']:.1f} | {t['error_p90']:.1f} "
+                     f"| {t['within_1min']:.1%} | {t['within_5min']:.1%} | {t['hour_acc']:.1%} "
+                     f"| `{d}` |")
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=150)
@@ -103,6 +124,8 @@ def main() -> None:
     ap.add_argument("--runs", type=Path, default=Path("runs/clock_table"))
     ap.add_argument("--only", nargs="*", default=EXPERIMENTS)
     ap.add_argument("--collect", nargs="*", type=Path, help="only tabulate these run dirs")
+    ap.add_argument("--longer", nargs="*", type=Path, default=[],
+                    help="finished run dirs to list under 'Longer runs'")
     ap.add_argument("--output", type=Path, default=ROOT / "docs" / "results.md")
     args = ap.parse_args()
     rows: dict[str, dict] = {}
@@ -110,7 +133,12 @@ def main() -> None:
         for d in args.collect:
             s = json.loads((d / "summary.json").read_text())
             rows[s["experiment"]] = s
-        budget = "as recorded in each run's config.json (see the runs listed above)"
+        budgets = set()
+        for d in args.collect:
+            tr = json.loads((d / "config.json").read_text())["train"]
+            budgets.add(f"{tr['max_steps']} optimizer steps × batch {tr['batch_size']}, "
+                        f"seed {tr['seed']}")
+        budget = "; ".join(sorted(budgets)) + " (from each run's config.json)"
         command = "python benchmarks/clock_table.py --collect " + " ".join(map(str, args.collect))
     else:
         for name in args.only:
@@ -123,7 +151,10 @@ def main() -> None:
                   f"{args.seed}, test {args.test_size} clocks, each experiment's own lr/optimizer")
         command = "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]])
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(table(rows, budget, command))
+    text = table(rows, budget, command)
+    if args.longer:
+        text += longer_section(args.longer)
+    args.output.write_text(text)
     best = min(rows, key=lambda n: rows[n]["test"]["error_mean"])
     print(f"wrote {args.output}")
     print(f"clock_table best={best} error_min={rows[best]['test']['error_mean']:.2f}")
