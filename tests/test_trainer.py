@@ -90,6 +90,17 @@ def test_multi_optimizer_task_trains_both_steps(toy, tmp_path):
     assert sizes == {"discriminator": 2, "generator": 2}
 
 
+def test_dataset_can_generate_batches_on_the_device(toy, tmp_path):
+    from zoo.experiment import resolve
+    from zoo.trainer import DeviceLoader, Trainer
+
+    config = resolve("toy.regression", {"data": "toy-hashblobs", "train.epochs": 1})
+    trainer = Trainer(config, tmp_path / "dev", progress=False)
+    assert isinstance(trainer.loader, DeviceLoader)
+    summary = trainer.fit()
+    assert summary["steps"] == 16 and summary["test"]["mse"] < 0.1
+
+
 def test_ema_accumulation_and_clipping_run(toy, tmp_path):
     result = invoke("run", "toy.regression", "--epochs", "1", "--out", str(tmp_path / "r"), "--set",
                     "train.ema=true", "--set", "train.accum_steps=2", "--set", "train.grad_clip=1.0",

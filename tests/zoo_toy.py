@@ -44,6 +44,27 @@ class Blobs(zoo.Dataset):
         return torch.frombuffer(bytearray(img.tobytes()), dtype=torch.uint8).float().div(255).view(1, 8, 8)
 
 
+class HashBlobs(Blobs):
+    """Blobs generated on the device from their index with a sine hash: no DataLoader at all."""
+
+    on_device = True
+
+    def split(self, name: str, seed: int):
+        import torch
+
+        n = self.config.size if name == "train" else max(8, self.config.size // 4)
+        return torch.utils.data.TensorDataset(torch.arange(n))  # only its length is used
+
+    def device_batch(self, split, seed, indices):
+        import torch
+
+        offset = {"train": 0, "val": 1, "test": 2}[split] * 1_000_003 + seed * 7919
+        pixels = torch.arange(64, device=indices.device, dtype=torch.float32)
+        x = torch.frac(torch.sin((indices[:, None].float() + offset) * 12.9898 + pixels * 78.233) * 43758.5453)
+        x = x.abs().view(-1, 1, 8, 8)
+        return x, x.mean(dim=(1, 2, 3)).unsqueeze(1)
+
+
 @dataclass
 class RegressionConfig:
     delay: float = 0.0  # seconds slept per loss call: makes a run slow enough to kill in a test
@@ -174,6 +195,7 @@ def zoo_register_tasks(register):
 @hookimpl
 def zoo_register_datasets(register):
     register("toy-blobs", Blobs)
+    register("toy-hashblobs", HashBlobs)
 
 
 @hookimpl

@@ -101,6 +101,17 @@ class Dataset(Component):
         """A map-style dataset for ``name``; the same seed gives the same split everywhere."""
         raise NotImplementedError
 
+    def device_batch(self, split: str, seed: int, indices: torch.Tensor) -> Batch:
+        """Optional: build the batch of samples ``indices`` directly on ``indices.device``.
+
+        A dataset that can generate its samples with tensor ops (no files, no PIL) sets
+        ``on_device = True`` and implements this; the trainer then skips the DataLoader and its
+        workers and asks for each batch on the GPU, in the same resumable order.
+        """
+        raise NotImplementedError
+
+    on_device: ClassVar[bool] = False
+
     def load_image(self, path: Path) -> torch.Tensor:
         """One image file converted exactly as training inputs are (for ``zoo predict``)."""
         raise NotImplementedError

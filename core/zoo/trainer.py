@@ -32,6 +32,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Sampler
 
 from . import checkpoint
+from .api import Dataset
 from .config import RunConfig, TrainConfig
 from .errors import UsageError, ZooError
 from .experiment import Assembled, assemble, count_parameters
@@ -153,6 +154,22 @@ def default_workers() -> int:
     return max(0, min(8, (os.cpu_count() or 1) - 1))
 
 
+class DeviceLoader:
+    """Batches a dataset builds itself on the device, in the sampler's (resumable) order."""
+
+    def __init__(self, dataset: Dataset, split: str, seed: int, sampler: Sampler, batch_size: int,
+                 drop_last: bool, device: torch.device) -> None:
+        self.dataset, self.split, self.seed, self.sampler = dataset, split, seed, sampler
+        self.batch_size, self.drop_last, self.device = batch_size, drop_last, device
+
+    def __iter__(self) -> Iterator[Any]:
+        order = torch.tensor(list(self.sampler), dtype=torch.long)
+        stop = len(order) - len(order) % self.batch_size if self.drop_last else len(order)
+        for start in range(0, stop, self.batch_size):
+            indices = order[start : start + self.batch_size].to(self.device)
+            yield self.dataset.device_batch(self.split, self.seed, indices)
+
+
 def make_loader(dataset: Any, cfg: TrainConfig, sampler: Sampler, device: torch.device,
                 drop_last: bool, batch_size: int) -> DataLoader:
     workers = default_workers() if cfg.num_workers < 0 else cfg.num_workers
@@ -167,6 +184,16 @@ def make_loader(dataset: Any, cfg: TrainConfig, sampler: Sampler, device: torch.
         worker_init_fn=seed_worker,
         generator=torch.Generator().manual_seed(cfg.seed),  # keeps the global RNG untouched
     )
+
+
+def split_loader(dataset: Dataset, split: str, cfg: TrainConfig, seed: int, device: torch.device,
+                 batch_size: int, shuffle: bool, rank: int = 0, world: int = 1) -> Any:
+    """Batches of one split: a DataLoader, or the dataset's own on-device batches."""
+    data = dataset.split(split, seed)
+    sampler = ResumableSampler(len(data), batch_size, shuffle, seed, rank, world)
+    if dataset.on_device:
+        return DeviceLoader(dataset, split, seed, sampler, batch_size, shuffle, device)
+    return make_loader(data, cfg, sampler, device, drop_last=shuffle, batch_size=batch_size)
 
 
 def limited(loader: DataLoader, limit: int) -> Iterator[Any]:
@@ -185,9 +212,7 @@ def evaluate(assembled: Assembled, module: nn.Module, split: str, device: torch.
              seed: int = 0, num_workers: int = -1) -> dict[str, float]:
     """The task's metrics of ``module`` over one split of the dataset."""
     cfg = dataclasses.replace(assembled.config.train, num_workers=num_workers)
-    data = assembled.dataset.split(split, seed)
-    sampler = ResumableSampler(len(data), batch_size, shuffle=False, seed=seed)
-    loader = make_loader(data, cfg, sampler, device, drop_last=False, batch_size=batch_size)
+    loader = split_loader(assembled.dataset, split, cfg, seed, device, batch_size, shuffle=False)
     was_training = module.training
     module.eval()
     try:
@@ -250,15 +275,14 @@ class Trainer:
         self.params = {s: [p for p in self.task.parameters(self.model, s) if p.requires_grad]
                        for s in self.steps}
 
-        train_data = self.assembled.dataset.split("train", cfg.seed)
-        self.sampler = ResumableSampler(len(train_data), cfg.batch_size, True, cfg.seed,
-                                        self.rank, self.world)
-        self.loader = make_loader(train_data, cfg, self.sampler, self.device, True, cfg.batch_size)
+        self.loader = split_loader(self.assembled.dataset, "train", cfg, cfg.seed, self.device,
+                                   cfg.batch_size, shuffle=True, rank=self.rank, world=self.world)
+        self.sampler = self.loader.sampler
         self.batches_per_epoch = len(self.sampler) // cfg.batch_size
         if cfg.limit_batches:
             self.batches_per_epoch = min(self.batches_per_epoch, cfg.limit_batches)
         if self.batches_per_epoch == 0:
-            raise UsageError(f"training split has {len(train_data)} samples: fewer than one batch "
+            raise UsageError(f"training split has {self.sampler.size} samples: fewer than one batch "
                              f"of {cfg.batch_size} per rank; lower --batch-size")
         updates_per_epoch = max(1, self.batches_per_epoch // cfg.accum_steps)
 
@@ -545,10 +569,8 @@ class Trainer:
             figures_dir = self.run_dir / "figures"
             figures_dir.mkdir(exist_ok=True)
             with torch.no_grad(), autocast(self.device, self.dtype):
-                data = self.assembled.dataset.split("test", self.cfg.seed)
-                loader = make_loader(data, dataclasses.replace(self.cfg, num_workers=0),
-                                     ResumableSampler(len(data), self.cfg.batch_size, False, 0),
-                                     self.device, False, self.cfg.batch_size)
+                loader = split_loader(self.assembled.dataset, "test", dataclasses.replace(self.cfg, num_workers=0),
+                                      self.cfg.seed, self.device, self.cfg.batch_size, shuffle=False)
                 was_training = model.training
                 model.eval()
                 figures = self.task.figures(model, (to_device(b, self.device) for b in limited(loader, 4)),
