@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
+
 from zoo import UsageError
 
 if TYPE_CHECKING:

@@ -120,6 +120,12 @@ class FolderImages:
     def __len__(self) -> int:
         return len(self.files)
 
+    def skip(self, j: int) -> None:
+        """Remember an unreadable file and say how many have been skipped so far."""
+        self.bad.add(j)
+        warnings.warn(f"imagefolder: skipped {len(self.bad)} unreadable file(s), latest {self.files[j]}",
+                      stacklevel=3)
+
     def _read(self, i: int) -> torch.Tensor:
         return read_image(self.files[i], self.size)
 
@@ -133,11 +139,7 @@ class FolderImages:
             try:
                 return self._read(j), self.labels[j]
             except Exception:  # PIL raises many types for broken files
-                self.bad.add(j)
-                warnings.warn(
-                    f"imagefolder: skipped {len(self.bad)} unreadable file(s), latest {self.files[j]}",
-                    stacklevel=2,
-                )
+                self.skip(j)
         return torch.zeros(3, self.size, self.size), -1  # every file unreadable: checked at build
 
 
@@ -224,5 +226,5 @@ def _first_readable(ds: FolderImages) -> Any:
             ds._read(i)
             return i
         except Exception:
-            ds.bad.add(i)
+            ds.skip(i)
     return None

@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
+
 from zoo import UsageError, ZooError
 
 Extractor = Callable[[torch.Tensor], torch.Tensor]
@@ -111,3 +112,8 @@ def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 
 def log_normal(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     return -0.5 * (((z - mu).square() / logvar.exp()) + logvar + math.log(2 * math.pi)).sum(-1)
+
+
+def _pixels_factory_for_tests() -> Extractor:
+    """A ``module:function`` extractor factory (the form an Inception wrapper would take)."""
+    return pixels

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+
 from zoo import UsageError
 
 
@@ -114,8 +115,8 @@ class _Generator(nn.Module):
         w = width
         if size == 28:
             self.net = nn.Sequential(
-                nn.Linear(latent, 4 * w * 7 * 7, bias=False), nn.BatchNorm1d(4 * w * 7 * 7), nn.ReLU(),
-                nn.Unflatten(1, (4 * w, 7, 7)),
+                nn.Linear(latent, 4 * w * 7 * 7, bias=False),
+                nn.Unflatten(1, (4 * w, 7, 7)), nn.BatchNorm2d(4 * w), nn.ReLU(),
                 nn.ConvTranspose2d(4 * w, 2 * w, 4, 2, 1, bias=False), nn.BatchNorm2d(2 * w), nn.ReLU(),
                 nn.ConvTranspose2d(2 * w, w, 4, 2, 1, bias=False), nn.BatchNorm2d(w), nn.ReLU(),
                 nn.ConvTranspose2d(w, channels, 3, 1, 1), nn.Tanh(),
