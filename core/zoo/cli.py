@@ -168,7 +168,11 @@ def _info_file(path: Path) -> None:
     header = read_header(path)
     card = read_card(path)
     tensors = {k: v for k, v in header.items() if k != "__metadata__"}
+    from .hub import sha256_file
+
     click.echo(f"file: {path}")
+    click.echo(f"size: {path.stat().st_size}")
+    click.echo(f"sha256: {sha256_file(path)}")
     for key in ("experiment", "version", "torch_version", "created"):
         if key in card:
             click.echo(f"{key}: {card[key]}")
@@ -208,6 +212,7 @@ def plugins() -> None:
 @click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]))
 @click.option("--compile", "compile_", is_flag=True, default=None, help="torch.compile the model.")
 @click.option("--seed", type=int)
+@click.option("--deterministic", is_flag=True, default=None, help="Deterministic algorithms only.")
 @click.option("--data", "data_path", metavar="PATH", help="Dataset folder (e.g. images.npy + labels.npy).")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), help="Run directory.")
 @click.option("--resume", is_flag=False, flag_value="latest", default=None, metavar="[RUN_DIR]",
@@ -309,6 +314,45 @@ def predict(name: str, images: tuple[Path, ...], weights: str | None, pretrained
         with torch.no_grad():
             outputs = assembled.task.forward(module, (x[None],))
         click.echo(f"{assembled.task.decode(outputs)[0]}\t{path}")
+
+
+# ------------------------------------------------------------------ pull / publish (weights)
+
+
+@cli.command()
+@click.argument("spec", metavar="NAME[:TAG]")
+def pull(spec: str) -> None:
+    """Download published weights into the cache (sha256 verified); prints the cached path.
+
+    Also takes a URL pinned by hash: https://.../file.safetensors#sha256=HEX.
+    """
+    from . import hub
+
+    path = hub.fetch_url(spec) if hub.is_url(spec) else hub.pull(spec)
+    click.echo(str(path))
+
+
+@cli.command()
+@click.argument("run_dir", metavar="RUN_DIR", type=click.Path(path_type=Path, exists=True))
+@click.option("--tag", default="default", show_default=True, help="Publish as NAME:TAG.")
+@click.option("--registry", "registry_dir", type=click.Path(path_type=Path, file_okay=False),
+              help="Registry folder (index.json + files). Default: a local $ZOO_REGISTRY, "
+                   "else the project's registry/.")
+@click.option("--dtype", type=click.Choice(["keep", "fp32", "fp16", "bf16"]), default="keep",
+              show_default=True, help="Cast float tensors (fp16 halves the file).")
+@click.option("--max-mb", type=float, default=10.0, show_default=True,
+              help="Refuse files larger than this (registry binaries live in git history).")
+@click.option("--force", is_flag=True, help="Replace a published entry even if not better.")
+def publish(run_dir: Path, tag: str, registry_dir: Path | None, dtype: str, max_mb: float,
+            force: bool) -> None:
+    """Copy a run's model.safetensors (or a given file) into a registry and index it."""
+    from . import hub
+
+    report_failures()
+    entry = hub.publish(run_dir, registry_dir, tag=tag, dtype=None if dtype == "keep" else dtype,
+                        max_mb=max_mb, force=force)
+    click.echo(f"published {entry['key']}: {entry['path']} ({entry['size'] / 1e6:.2f} MB, "
+               f"sha256 {entry['sha256']}) {hub.headline(entry)}")
 
 
 # ------------------------------------------------------------------ plugin commands

@@ -1,20 +1,646 @@
-"""Where weights come from: local paths now; the registry index and downloads land with issue 6."""
+"""Where weights come from: the registry index, verified downloads, the local cache, publishing.
+
+Every file that is not the user's own local path goes through one door, :func:`download`: it is
+streamed to a temp file beside its final place while its sha256 is computed, checked against the
+hash the index (or a URL's ``#sha256=`` fragment) promises, and only then renamed into
+``$ZOO_HOME/weights/``. A wrong or short file never lands in the cache and leaves no temp file.
+Cache paths are built only from validated names and hex digests, so nothing can escape the cache.
+
+This module never imports torch: ``zoo list --pretrained`` stays fast.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
+import os
+import posixpath
+import re
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
+from typing import IO, Any
+from urllib.parse import unquote, urljoin, urlsplit
 
-from .errors import UsageError
+from .errors import UnknownName, UsageError, ZooError
+
+DEFAULT_TAG = "default"
+INDEX_FILE = "index.json"
+INDEX_FORMAT = 1
+# Dot-separated segments of letters, digits, '_' and '-': no '..', no '/', nothing absolute.
+NAME_RE = re.compile(r"[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*")
+SHA256_RE = re.compile(r"[0-9a-f]{64}")
+# What an index may use as a relative url: plain path segments, no scheme, no '..', no leading '/'.
+RELATIVE_URL_RE = re.compile(r"[A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+)*")
+URL_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+INDEX_SCHEMES = ("http", "https", "hf")  # what an index entry may point to besides relative paths
+WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth")
+CHUNK = 1 << 20
+TIMEOUT = 30.0
+MAX_INDEX_BYTES = 16 << 20
+LIST_INDEX_MAX_AGE = 3600.0  # `zoo list` reuses a cached remote index this long (seconds)
+
+
+# ------------------------------------------------------------------ places and names
+
+
+def zoo_home() -> Path:
+    """``$ZOO_HOME``, else the platform's user cache directory."""
+    home = os.environ.get("ZOO_HOME", "").strip()
+    if home:
+        return Path(home).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("zoo"))
+
+
+def weights_dir() -> Path:
+    return zoo_home() / "weights"
+
+
+def offline() -> bool:
+    return os.environ.get("ZOO_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def is_url(text: str) -> bool:
+    return bool(URL_RE.match(text))
+
+
+def is_remote(location: str) -> bool:
+    """True for what needs the network (http, https, hf); file:// and paths are local."""
+    return is_url(location) and urlsplit(location).scheme.lower() in INDEX_SCHEMES
+
+
+def parse_name(spec: str) -> tuple[str, str]:
+    """``NAME[:TAG]`` → (name, tag); refuses anything that could be a path."""
+    name, _, tag = spec.partition(":")
+    tag = tag or DEFAULT_TAG
+    if not NAME_RE.fullmatch(name) or not NAME_RE.fullmatch(tag):
+        raise UsageError(f"invalid weights name '{spec}': expected NAME[:TAG], each made of letters, "
+                         "digits, '_', '-' and single dots")
+    return name, tag
+
+
+def check_sha256(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not SHA256_RE.fullmatch(value.lower()):
+        raise ZooError(f"{where}: sha256 must be 64 hex digits, got {value!r}")
+    return value.lower()
+
+
+def _inside(path: Path, root: Path) -> Path:
+    """Defence in depth: the names are validated already, but never write outside ``root``."""
+    if not path.resolve().is_relative_to(root.resolve()):
+        raise ZooError(f"refusing a cache path outside {root}: {path}")
+    return path
+
+
+def cache_path(name: str, tag: str, sha256: str) -> Path:
+    """``$ZOO_HOME/weights/NAME/TAG-<sha256 prefix>.safetensors``: a new upload never clashes."""
+    name, tag = parse_name(f"{name}:{tag}")
+    sha256 = check_sha256(sha256, f"{name}:{tag}")
+    root = weights_dir()
+    return _inside(root / name / f"{tag}-{sha256[:16]}.safetensors", root)
+
+
+def _warn(message: str) -> None:
+    print(f"zoo: {message}", file=sys.stderr)
+
+
+# ------------------------------------------------------------------ reading sources
+
+
+def _url_path(url: str) -> Path:
+    from urllib.request import url2pathname
+
+    parts = urlsplit(url)
+    if parts.netloc not in ("", "localhost"):
+        raise UsageError(f"{url}: file:// URLs must name a local file")
+    return Path(url2pathname(unquote(parts.path)))
+
+
+def _hf_file(url: str) -> Path:
+    """``hf://OWNER/REPO[@REVISION]/PATH`` → a local file via huggingface_hub (optional extra)."""
+    parts = url[len("hf://"):].split("/")
+    if len(parts) < 3 or not all(parts):
+        raise UsageError(f"{url}: expected hf://OWNER/REPO[@REVISION]/PATH")
+    owner, repo, *path = parts
+    repo, _, revision = repo.partition("@")
+    try:
+        from huggingface_hub import hf_hub_download
+    except ImportError:
+        raise ZooError(f"{url}: hf:// needs huggingface_hub, an optional extra: "
+                       "pip install 'zoo[hf]' (or pip install huggingface_hub)") from None
+    try:
+        return Path(hf_hub_download(repo_id=f"{owner}/{repo}", filename="/".join(path),
+                                    revision=revision or None))
+    except Exception as e:  # huggingface_hub raises many types; all mean "could not get it"
+        raise ZooError(f"cannot download {url} from the Hugging Face Hub: {e}") from None
+
+
+@contextlib.contextmanager
+def open_source(location: str) -> Iterator[tuple[IO[bytes], int | None]]:
+    """A readable stream and its announced length for a URL (http, https, file, hf) or path."""
+    import http.client
+    import urllib.error
+    import urllib.request
+
+    scheme = urlsplit(location).scheme.lower() if is_url(location) else ""
+    if scheme in ("http", "https"):
+        from . import __version__
+
+        request = urllib.request.Request(location, headers={"User-Agent": f"zoo/{__version__}"})
+        try:
+            response = urllib.request.urlopen(request, timeout=TIMEOUT)
+        except urllib.error.HTTPError as e:
+            raise ZooError(f"download of {location} failed: HTTP {e.code} {e.reason}") from None
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as e:
+            reason = getattr(e, "reason", e)
+            raise ZooError(f"cannot reach {location}: {reason}") from None
+        with response:
+            length = response.headers.get("Content-Length")
+            yield response, int(length) if length and length.isdigit() else None
+        return
+    if scheme == "hf":
+        path = _hf_file(location)
+    elif scheme == "file":
+        path = _url_path(location)
+    elif scheme:
+        raise UsageError(f"unsupported URL scheme '{scheme}://' in {location}: use https, http, "
+                         "file or hf")
+    else:
+        path = Path(location).expanduser()
+    try:
+        f = open(path, "rb")
+    except FileNotFoundError:
+        raise ZooError(f"no such file: {path}") from None
+    except OSError as e:
+        raise ZooError(f"cannot read {path}: {e}") from None
+    with f:
+        yield f, os.fstat(f.fileno()).st_size
+
+
+def _copy(stream: IO[bytes], out: IO[bytes], total: int | None, limit: int | None,
+          label: str) -> tuple[str, int, str | None]:
+    """Copy in chunks, hashing as we go, with a progress bar on stderr (when it is a terminal).
+
+    A connection that breaks off ends the copy like an early EOF (its error is returned), so the
+    caller reports it as a truncated transfer with both hashes.
+    """
+    import http.client
+
+    from tqdm import tqdm
+
+    digest, count, error = hashlib.sha256(), 0, None
+    with tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=label,
+              file=sys.stderr, disable=None, leave=False) as bar:
+        while True:
+            want = CHUNK if limit is None else min(CHUNK, limit - count)
+            if want <= 0:
+                break
+            try:
+                chunk = stream.read(want)
+            except (OSError, http.client.HTTPException) as e:
+                error = str(e) or type(e).__name__
+                break
+            if not chunk:
+                break
+            digest.update(chunk)
+            out.write(chunk)
+            count += len(chunk)
+            bar.update(len(chunk))
+    return digest.hexdigest(), count, error
+
+
+def download(location: str, dest: Path, sha256: str, size: int | None = None,
+             label: str | None = None) -> Path:
+    """Stream ``location`` into ``dest``, verified: a bad or short file raises and leaves nothing."""
+    sha256 = check_sha256(sha256, label or location)
+    label = label or dest.name
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            with open_source(location) as (stream, announced):
+                expected = size if size is not None else announced
+                limit = None if expected is None else expected + 1  # one byte more reveals excess
+                actual, count, error = _copy(stream, out, expected, limit, label)
+            out.flush()
+            os.fsync(out.fileno())
+        broke = f" ({error})" if error else ""
+        if expected is not None and count != expected or error:
+            what = "truncated" if expected is None or count < expected else "oversized"
+            of = f" of {expected}" if expected is not None else ""
+            raise ZooError(f"{what} download of {label} from {location}: {count}{of} bytes{broke}; "
+                           f"sha256 expected {sha256}, got {actual}; nothing was cached")
+        if actual != sha256:
+            raise ZooError(f"sha256 mismatch for {label} from {location}: expected {sha256}, "
+                           f"got {actual}; nothing was cached")
+        os.replace(tmp, dest)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return dest
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _valid_cached(path: Path, sha256: str, size: int | None) -> bool:
+    """A cached file counts only if it still hashes right; a corrupt one is dropped."""
+    if not path.is_file():
+        return False
+    if (size is None or path.stat().st_size == size) and sha256_file(path) == sha256:
+        return True
+    _warn(f"cached {path} is corrupt; fetching it again")
+    path.unlink(missing_ok=True)
+    return False
+
+
+# ------------------------------------------------------------------ the index
+
+
+def project_registry() -> Path:
+    """``registry/`` of the source tree this package runs from (a clone or an editable install)."""
+    return Path(__file__).resolve().parents[2] / "registry"
+
+
+def index_location() -> str | None:
+    """``$ZOO_REGISTRY`` (a path, a folder holding index.json, or a URL), else the project's own."""
+    env = os.environ.get("ZOO_REGISTRY", "").strip()
+    if env:
+        if is_url(env) and urlsplit(env).scheme.lower() != "file":
+            return env
+        path = _url_path(env) if is_url(env) else Path(env).expanduser()
+        return str(path / INDEX_FILE if path.is_dir() else path)
+    own = project_registry() / INDEX_FILE
+    return str(own) if own.is_file() else None
+
+
+@dataclass
+class Index:
+    """A parsed ``index.json``; ``location`` is where relative urls resolve from."""
+
+    location: str
+    weights: dict[str, Any] = field(default_factory=dict)
+
+    def entry(self, name: str, tag: str) -> tuple[str, dict[str, Any]]:
+        key = f"{name}:{tag}"
+        entry = self.weights.get(key)
+        if entry is None:
+            raise UnknownName(f"pretrained weights (index {self.location})", key, self.weights)
+        if not isinstance(entry, dict):
+            raise ZooError(f"{self.location}: entry {key} is not an object")
+        return key, entry
+
+    def url_of(self, key: str, entry: Mapping[str, Any]) -> str:
+        """The entry's url made absolute; refuses what would leave the registry."""
+        url = entry.get("url")
+        if not isinstance(url, str) or not url:
+            raise ZooError(f"{self.location}: entry {key} has no url")
+        if is_url(url):
+            scheme = urlsplit(url).scheme.lower()
+            if scheme not in INDEX_SCHEMES:
+                raise ZooError(f"{self.location}: entry {key}: {scheme}:// is not allowed in an index "
+                               "(use https, http, hf, or a path relative to the index)")
+            return url
+        if not RELATIVE_URL_RE.fullmatch(url) or any(p in (".", "..") for p in url.split("/")):
+            raise ZooError(f"{self.location}: entry {key}: url '{url}' must stay inside the "
+                           "registry (relative, no '..', no absolute path)")
+        base = self.location
+        if base.startswith("hf://"):
+            return posixpath.join(posixpath.dirname(base), url)
+        if is_url(base):
+            return urljoin(base, url)
+        return str(Path(base).parent / url)
+
+
+def _parse_index(raw: bytes, location: str) -> Index:
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError) as e:
+        raise ZooError(f"registry index {location} is not valid JSON: {e}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("weights", {}), dict):
+        raise ZooError(f"registry index {location}: expected an object with a 'weights' object")
+    return Index(location, data.get("weights", {}))
+
+
+def _index_cache(url: str) -> Path:
+    return zoo_home() / "registry" / f"{hashlib.sha256(url.encode()).hexdigest()[:16]}.json"
+
+
+def load_index(location: str | None = None, max_age: float | None = None) -> Index:
+    """Read the index; a remote one is cached in ``$ZOO_HOME/registry/`` for offline use.
+
+    ``max_age`` (seconds) lets a fresh enough cached copy stand in for a request (listing).
+    """
+    location = location or index_location()
+    if location is None:
+        raise ZooError("no registry index: this zoo runs outside its source tree (a wheel ships no "
+                       "registry/); set ZOO_REGISTRY to the path or URL of an index.json")
+    if not is_remote(location):
+        path = _url_path(location) if is_url(location) else Path(location)
+        try:
+            return _parse_index(path.read_bytes(), str(path))
+        except FileNotFoundError:
+            raise ZooError(f"registry index not found: {path}") from None
+        except OSError as e:
+            raise ZooError(f"cannot read registry index {path}: {e}") from None
+    cached = _index_cache(location)
+    if offline():
+        if cached.is_file():
+            return _parse_index(cached.read_bytes(), location)
+        raise ZooError(f"offline (ZOO_OFFLINE=1) and no cached copy of the registry index {location}: "
+                       "run once with network access, or point ZOO_REGISTRY to a local index.json")
+    if max_age is not None and cached.is_file() and time.time() - cached.stat().st_mtime < max_age:
+        return _parse_index(cached.read_bytes(), location)
+    try:
+        with open_source(location) as (stream, _):
+            raw = stream.read(MAX_INDEX_BYTES + 1)
+    except ZooError as e:
+        if not cached.is_file():
+            raise
+        _warn(f"warning: {e}; using the cached copy of the index")
+        return _parse_index(cached.read_bytes(), location)
+    if len(raw) > MAX_INDEX_BYTES:
+        raise ZooError(f"registry index {location} is larger than {MAX_INDEX_BYTES} bytes")
+    index = _parse_index(raw, location)
+    from .weights import atomic_write
+
+    atomic_write(cached, lambda tmp: tmp.write_bytes(raw))
+    return index
+
+
+# ------------------------------------------------------------------ fetching
+
+
+def pull(spec: str) -> Path:
+    """``NAME[:TAG]`` from the index → a verified file in the cache (downloaded only if needed)."""
+    name, tag = parse_name(spec)
+    index = load_index()
+    key, entry = index.entry(name, tag)
+    sha256 = check_sha256(entry.get("sha256"), f"{index.location}: entry {key}")
+    size = entry.get("size")
+    if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
+        raise ZooError(f"{index.location}: entry {key}: size must be a byte count, got {size!r}")
+    dest = cache_path(name, tag, sha256)
+    if _valid_cached(dest, sha256, size):
+        return dest
+    url = index.url_of(key, entry)
+    if offline() and is_remote(url):
+        raise ZooError(f"offline (ZOO_OFFLINE=1) and {key} is not in the cache (would be {dest}); "
+                       f"run `zoo pull {key}` with network access, or unset ZOO_OFFLINE")
+    _warn(f"fetching {key} from {url}")
+    return download(url, dest, sha256, size, label=key)
+
+
+def fetch_url(spec: str) -> Path:
+    """``URL[#sha256=HEX]``: remote URLs need the hash, since sha256 is always verified."""
+    url, _, fragment = spec.partition("#")
+    sha256 = None
+    if fragment:
+        key, _, value = fragment.partition("=")
+        if key != "sha256":
+            raise UsageError(f"{spec}: the only URL fragment understood is #sha256=<64 hex digits>")
+        sha256 = check_sha256(value, spec)
+    scheme = urlsplit(url).scheme.lower()
+    if scheme == "file" and sha256 is None:
+        return fetch(str(_url_path(url)))  # the user's own local file, as a path would be
+    if scheme not in ("http", "https", "hf", "file"):
+        raise UsageError(f"unsupported URL scheme '{scheme}://' in {spec}: use https, http, file or hf")
+    if sha256 is None:
+        raise UsageError(f"{url}: no sha256 to verify it against; append '#sha256=<hex>' (`zoo info "
+                         "FILE.safetensors` prints it) or list the file in a registry index")
+    root = weights_dir()
+    dest = _inside(root / "urls" / f"{sha256}.safetensors", root)
+    if _valid_cached(dest, sha256, None):
+        return dest
+    if offline() and is_remote(url):
+        raise ZooError(f"offline (ZOO_OFFLINE=1) and {url} is not in the cache; unset ZOO_OFFLINE")
+    _warn(f"fetching {url}")
+    return download(url, dest, sha256)
 
 
 def fetch(spec: str) -> Path:
-    """A local file for ``spec`` (a path, a URL, or ``NAME[:TAG]`` from the registry index)."""
+    """A local file for ``spec``: an existing path, a URL, or ``NAME[:TAG]`` from the index."""
+    if is_url(spec):
+        return fetch_url(spec)
     path = Path(spec).expanduser()
     if path.is_file():
         return path
-    raise UsageError(f"no weights found for '{spec}'")
+    if spec.endswith(WEIGHT_SUFFIXES) or "/" in spec or os.sep in spec or spec.startswith("~"):
+        raise UsageError(f"no such weight file: {spec}")
+    return pull(spec)
+
+
+def headline(entry: Mapping[str, Any]) -> str:
+    """``metric=value`` for an index entry: its main metric, else its first number."""
+    metrics = entry.get("metrics")
+    metrics = metrics if isinstance(metrics, dict) else {}
+    numbers = {k: v for k, v in metrics.items()
+               if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    main = entry.get("main_metric")
+    key = main if main in numbers else next(iter(numbers), None)
+    return f"{key}={numbers[key]:.4g}" if key is not None else "yes"
 
 
 def pretrained_summary() -> dict[str, str]:
-    """Experiment name → headline metric of its published weights (filled by the registry index)."""
-    return {}
+    """Experiment name → headline metric of its published weights (the ``default`` tag first)."""
+    try:
+        index = load_index(max_age=LIST_INDEX_MAX_AGE)
+    except ZooError as e:
+        if os.environ.get("ZOO_REGISTRY") or index_location() is not None:
+            _warn(f"warning: pretrained weights unknown: {e}")
+        return {}
+    out: dict[str, str] = {}
+    for key, entry in sorted(index.weights.items()):
+        name, _, tag = key.partition(":")
+        if isinstance(entry, dict) and (name not in out or (tag or DEFAULT_TAG) == DEFAULT_TAG):
+            out[name] = headline(entry)
+    return out
+
+
+# ------------------------------------------------------------------ publishing
+
+
+def default_registry_dir() -> Path:
+    """Where ``zoo publish`` writes: a local ``$ZOO_REGISTRY``, else the project's ``registry/``."""
+    env = os.environ.get("ZOO_REGISTRY", "").strip()
+    if env:
+        if is_remote(env):
+            raise UsageError(f"ZOO_REGISTRY is a URL ({env}): pass --registry DIR to publish into")
+        location = index_location()
+        assert location is not None
+        return Path(location).parent
+    return project_registry()
+
+
+@contextlib.contextmanager
+def _locked(folder: Path) -> Iterator[None]:
+    """Serialise index updates between processes (POSIX); elsewhere the atomic rename suffices."""
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    with open(folder / ".index.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _task_info(config: Mapping[str, Any]) -> tuple[str | None, bool | None]:
+    """Main metric and direction of the card's task, if its plugin is installed."""
+    try:
+        from .plugins import registry
+
+        task = registry().tables["tasks"][config["task"]].obj
+        return task.main_metric, task.higher_is_better
+    except Exception:  # a card from a plugin that is not installed: publish still works
+        return None, None
+
+
+def _weights_file(source: Path) -> tuple[Path, dict[str, Any]]:
+    """A run directory → its final ``model.safetensors`` (and summary); a file → itself."""
+    if source.is_dir():
+        path = source / "model.safetensors"
+        if not path.is_file():
+            raise UsageError(f"{source} has no model.safetensors (not a finished run?); "
+                             "pass a .safetensors file to publish another one")
+        summary_file = source / "summary.json"
+        try:
+            summary = json.loads(summary_file.read_text()) if summary_file.is_file() else {}
+        except ValueError:
+            summary = {}
+        return path, summary if isinstance(summary, dict) else {}
+    if not source.is_file():
+        raise UsageError(f"no such run directory or weight file: {source}")
+    return source, {}
+
+
+def _write_published(src: Path, tmp: Path, dtype: str | None) -> None:
+    if dtype is None:
+        shutil.copyfile(src, tmp)
+        return
+    import torch
+    from safetensors.torch import save_file
+
+    from .weights import load_file, read_header
+
+    target = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[dtype]
+    metadata = read_header(src).get("__metadata__", {})
+    tensors = {k: v.to(target) if v.is_floating_point() else v for k, v in load_file(src).items()}
+    save_file(tensors, str(tmp), metadata=metadata)
+
+
+def publish(source: Path, registry_dir: Path | None = None, tag: str = DEFAULT_TAG,
+            dtype: str | None = None, max_mb: float | None = 10.0, force: bool = False) -> dict[str, Any]:
+    """Copy a run's weights into a registry folder and add/update its index entry, atomically.
+
+    The file is named by its hash, and the index rename is the single commit point: a reader sees
+    the old entry and file, or the new ones. Replacing an entry needs a better main metric (or
+    ``force``): binaries in a git registry stay in its history forever.
+    """
+    from .weights import atomic_write_text, read_card
+
+    path, summary = _weights_file(Path(source))
+    card = read_card(path)
+    experiment = card.get("experiment")
+    if not experiment:
+        raise UsageError(f"{path} has no zoo card (zoo.experiment): only zoo weight files are published")
+    name, tag = parse_name(f"{experiment}:{tag}")
+    key = f"{name}:{tag}"
+    metrics = card.get("metrics", {})
+    main, higher = _task_info(card.get("config", {}))
+    main = summary.get("main_metric") or main
+    registry_dir = Path(registry_dir) if registry_dir is not None else default_registry_dir()
+    index_file = registry_dir / INDEX_FILE
+    folder = _inside(registry_dir / name, registry_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{tag}.", suffix=".part", dir=folder)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        _write_published(path, tmp, dtype)
+        size, sha256 = tmp.stat().st_size, sha256_file(tmp)
+        if max_mb is not None and size > max_mb * 1e6:
+            raise ZooError(f"{path} is {size / 1e6:.1f} MB, over the {max_mb:g} MB limit: "
+                           "try --dtype fp16, or raise --max-mb")
+        with _locked(registry_dir):
+            data = json.loads(index_file.read_text()) if index_file.is_file() else {}
+            if not isinstance(data, dict) or not isinstance(data.setdefault("weights", {}), dict):
+                raise ZooError(f"{index_file} is not a registry index")
+            old = data["weights"].get(key)
+            old = old if isinstance(old, dict) else None
+            if old is not None and not force:
+                _check_improves(key, old, sha256, main, metrics, higher)
+            rel = f"{name}/{tag}-{sha256[:12]}.safetensors"
+            dest = registry_dir / rel
+            os.replace(tmp, dest)
+            entry = {
+                "url": rel,
+                "sha256": sha256,
+                "size": size,
+                "experiment": name,
+                "tag": tag,
+                "main_metric": main,
+                "higher_is_better": higher,
+                "metrics": metrics,
+                "card": {k: card[k] for k in ("version", "torch_version", "created") if k in card}
+                | {"task": card.get("config", {}).get("task"),
+                   "dataset": card.get("config", {}).get("dataset"),
+                   "model": card.get("config", {}).get("model"),
+                   "dtype": dtype or "as trained"},
+                "published": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            }
+            data["format"] = INDEX_FORMAT
+            data["weights"][key] = entry
+            data["weights"] = dict(sorted(data["weights"].items()))
+            atomic_write_text(index_file, json.dumps(data, indent=2) + "\n")
+            if old is not None:
+                _remove_unreferenced(registry_dir, old.get("url"), data["weights"], keep=dest)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return {"key": key, "path": str(dest), **entry}
+
+
+def _check_improves(key: str, old: Mapping[str, Any], sha256: str, main: str | None,
+                    metrics: Mapping[str, Any], higher: bool | None) -> None:
+    if old.get("sha256") == sha256:
+        raise ZooError(f"{key} is already published with these exact weights")
+    before, after = (old.get("metrics") or {}).get(main), metrics.get(main)
+    if main is None or higher is None or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in (before, after)):
+        raise ZooError(f"{key} is already published and the two cannot be compared on a main metric; "
+                       "pass --force to replace it")
+    if (after > before) if higher else (after < before):
+        return
+    raise ZooError(f"{key}: {main}={after:.4g} is not better than the published {before:.4g}; "
+                   "weights in a registry stay in its history forever, so only improvements replace "
+                   "them (--force to replace anyway, or publish under another --tag)")
+
+
+def _remove_unreferenced(registry_dir: Path, url: Any, weights: Mapping[str, Any], keep: Path) -> None:
+    """Delete a replaced file unless another entry still points to it."""
+    if not isinstance(url, str) or is_url(url) or not RELATIVE_URL_RE.fullmatch(url) \
+            or ".." in url.split("/"):
+        return
+    if any(isinstance(e, dict) and e.get("url") == url for e in weights.values()):
+        return
+    old = registry_dir / url
+    if old.resolve() != keep.resolve() and old.resolve().is_relative_to(registry_dir.resolve()):
+        old.unlink(missing_ok=True)

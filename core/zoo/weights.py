@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 CARD_PREFIX = "zoo."
 STRIP_PREFIXES = ("module.", "_orig_mod.")
+TORCH_SUFFIXES = (".pt", ".pth")
 MAX_HEADER_BYTES = 100 * 1024 * 1024
 
 
@@ -98,8 +99,22 @@ def save_weights(
     atomic_write(Path(path), lambda tmp: save_file(tensors, str(tmp), metadata=dict(card)))
 
 
+# Bytes per element of each safetensors dtype torch can hold; anything else is refused up front.
+DTYPE_BYTES = {"BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1, "I16": 2, "U16": 2, "F16": 2,
+               "BF16": 2, "I32": 4, "U32": 4, "F32": 4, "I64": 8, "U64": 8, "F64": 8}
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
 def read_header(path: Path) -> dict[str, Any]:
-    """Parse a safetensors header ourselves so a malformed file gives a clear one-line error."""
+    """Parse and check a safetensors header ourselves, so a bad file is a one-line error.
+
+    Checks what safetensors would (known dtypes, byte ranges matching shapes, tensors tiling the
+    data exactly) before anything is allocated from the header's numbers: a header is read only
+    if the file really holds that many bytes.
+    """
     path = Path(path)
     try:
         size = path.stat().st_size
@@ -113,24 +128,44 @@ def read_header(path: Path) -> dict[str, Any]:
             header = json.loads(f.read(n))
     except FileNotFoundError:
         raise UsageError(f"no such weight file: {path}") from None
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise ZooError(f"{path}: not a safetensors file (header is not JSON)") from None
+    except IsADirectoryError:
+        raise UsageError(f"{path} is a directory, not a weight file") from None
+    except (ValueError, RecursionError):  # bad UTF-8, bad JSON, absurd numbers, deep nesting
+        raise ZooError(f"{path}: not a safetensors file (header is not valid JSON)") from None
     if not isinstance(header, dict):
         raise ZooError(f"{path}: not a safetensors file (header is not an object)")
     data_bytes = size - 8 - n
+    spans = []
     for key, info in header.items():
         if key == "__metadata__":
             if not isinstance(info, dict) or not all(isinstance(v, str) for v in info.values()):
-                raise ZooError(f"{path}: malformed safetensors metadata")
+                raise ZooError(f"{path}: malformed safetensors metadata (must map strings to strings)")
             continue
-        try:
-            start, end = info["data_offsets"]
-            ok = isinstance(info["dtype"], str) and 0 <= start <= end <= data_bytes
-            ok = ok and all(isinstance(d, int) and d >= 0 for d in info["shape"])
-        except (KeyError, TypeError, ValueError):
-            ok = False
+        ok = isinstance(info, dict) and isinstance(info.get("dtype"), str)
+        ok = ok and isinstance(info.get("shape"), list) and all(map(_is_count, info["shape"]))
+        offsets = info.get("data_offsets") if ok else None
+        ok = ok and isinstance(offsets, list) and len(offsets) == 2 and all(map(_is_count, offsets))
         if not ok:
-            raise ZooError(f"{path}: malformed or truncated safetensors entry '{key}'")
+            raise ZooError(f"{path}: malformed safetensors entry '{key}'")
+        if info["dtype"] not in DTYPE_BYTES:
+            raise ZooError(f"{path}: tensor '{key}' has unsupported dtype {info['dtype']!r}")
+        start, end = offsets
+        elements = 1
+        for d in info["shape"]:
+            elements *= d
+        if not start <= end <= data_bytes or end - start != elements * DTYPE_BYTES[info["dtype"]]:
+            raise ZooError(f"{path}: tensor '{key}' claims bytes {start}..{end} for shape "
+                           f"{info['shape']} {info['dtype']} in {data_bytes} bytes of data "
+                           "(truncated or corrupt file)")
+        spans.append((start, end, key))
+    position = 0
+    for start, end, key in sorted(spans):
+        if start != position:
+            raise ZooError(f"{path}: tensor '{key}' starts at byte {start}, expected {position} "
+                           "(overlapping or gapped data)")
+        position = end
+    if position != data_bytes:
+        raise ZooError(f"{path}: tensors cover {position} of {data_bytes} data bytes (corrupt file)")
     return header
 
 
@@ -141,30 +176,66 @@ def read_card(path: Path) -> dict[str, Any]:
     for key, value in meta.items():
         if key.startswith(CARD_PREFIX):
             name = key[len(CARD_PREFIX):]
+            if name not in ("config", "metrics"):
+                card[name] = value
+                continue
             try:
-                card[name] = json.loads(value) if name in ("config", "metrics") else value
-            except json.JSONDecodeError:
+                card[name] = json.loads(value)
+            except (ValueError, RecursionError):
                 raise ZooError(f"{path}: card field {key} is not valid JSON") from None
+            if not isinstance(card[name], dict):
+                raise ZooError(f"{path}: card field {key} is not a JSON object")
     return card
 
 
 def load_file(path: Path) -> dict[str, torch.Tensor]:
+    """The tensors of a checked safetensors file; a local ``.pt``/``.pth`` only as weights_only.
+
+    Downloads always land in the cache as ``.safetensors``, so nothing downloaded is unpickled.
+    """
+    path = Path(path)
+    if path.suffix in TORCH_SUFFIXES:
+        return _load_torch_file(path)
     from safetensors import SafetensorError
     from safetensors.torch import load_file as st_load
 
     read_header(path)
     try:
         return st_load(str(path))
-    except (SafetensorError, OSError, ValueError) as e:
+    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
         raise ZooError(f"{path}: cannot read safetensors: {e}") from None
+
+
+def _load_torch_file(path: Path) -> dict[str, torch.Tensor]:
+    """A local PyTorch checkpoint: ``weights_only=True`` (no arbitrary unpickling), a state dict
+    at the top or under ``state_dict``/``model``."""
+    import pickle
+
+    import torch
+
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise UsageError(f"no such weight file: {path}") from None
+    except (pickle.UnpicklingError, RuntimeError, OSError, EOFError, ValueError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ZooError(f"{path}: cannot load as weights_only PyTorch file: {first}") from None
+    for candidate in (obj, *(obj.get(k) for k in ("state_dict", "model") if isinstance(obj, dict))):
+        if isinstance(candidate, dict) and candidate and all(
+                isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in candidate.items()):
+            return dict(candidate)
+    raise ZooError(f"{path}: no state dict of tensors found (top level, 'state_dict' or 'model')")
 
 
 def strip_prefixes(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Remove the ``module.`` (DDP) and ``_orig_mod.`` (torch.compile) prefixes wherever they sit."""
-    out = {}
-    for key, value in state_dict.items():
+    out: dict[str, torch.Tensor] = {}
+    for original, value in state_dict.items():
+        key = original
         while key.startswith(STRIP_PREFIXES):
             key = key.split(".", 1)[1]
+        if key in out:
+            raise ZooError(f"weights hold '{key}' twice once prefixes are stripped (from '{original}')")
         out[key] = value
     return out
 
@@ -212,7 +283,7 @@ def load_model(
     from .experiment import assemble, from_dict, resolve, with_data_path, with_overrides
 
     path = resolve_weights(weights)
-    card = read_card(path)
+    card = {} if path.suffix in TORCH_SUFFIXES else read_card(path)
     if name and card.get("experiment") and card["experiment"] != name:
         raise UsageError(f"{weights} holds weights of {card['experiment']}, not {name}")
     if "config" in card:
