@@ -270,9 +270,16 @@ def _valid_cached(path: Path, sha256: str, size: int | None) -> bool:
 # ------------------------------------------------------------------ the index
 
 
-def project_registry() -> Path:
-    """``registry/`` of the source tree this package runs from (a clone or an editable install)."""
-    return Path(__file__).resolve().parents[2] / "registry"
+def project_registry() -> Path | None:
+    """``registry/`` of the source tree this package runs from (a clone or an editable install).
+
+    None for an installed wheel: it ships no registry (the weights would bloat every install);
+    such installs point ``ZOO_REGISTRY`` at a clone's folder or at the index's URL instead.
+    """
+    root = Path(__file__).resolve().parents[2]
+    if (root / "pyproject.toml").is_file() and (root / "core" / "zoo").is_dir():
+        return root / "registry"
+    return None
 
 
 def index_location() -> str | None:
@@ -283,8 +290,8 @@ def index_location() -> str | None:
             return env
         path = _url_path(env) if is_url(env) else Path(env).expanduser()
         return str(path / INDEX_FILE if path.is_dir() else path)
-    own = project_registry() / INDEX_FILE
-    return str(own) if own.is_file() else None
+    own = project_registry()
+    return str(own / INDEX_FILE) if own is not None and (own / INDEX_FILE).is_file() else None
 
 
 @dataclass
@@ -482,7 +489,10 @@ def default_registry_dir() -> Path:
         location = index_location()
         assert location is not None
         return Path(location).parent
-    return project_registry()
+    own = project_registry()
+    if own is None:
+        raise UsageError("this zoo is installed, not a source tree: pass --registry DIR")
+    return own
 
 
 @contextlib.contextmanager
