@@ -75,8 +75,8 @@ def write_weights(path: Path, mse: float = 0.5, experiment: str = "toy.regressio
     path.parent.mkdir(parents=True, exist_ok=True)
     save_file({"w": torch.randn(256, generator=g), "b": torch.randn(8, generator=g)}, str(path), metadata={
         "zoo.experiment": experiment,
-        "zoo.config": json.dumps({"experiment": experiment, "task": "toy-regression",
-                                  "dataset": "toy-blobs", "model": "toy-mlp"}),
+        "zoo.config": json.dumps({"experiment": experiment, "task": {"name": "toy-regression"},
+                                  "data": {"name": "toy-blobs"}, "model": {"name": "toy-mlp"}}),
         "zoo.metrics": json.dumps({"mse": mse, "split": "test"}),
         "zoo.version": "0.1.0", "zoo.torch_version": torch.__version__,
         "zoo.created": "2024-01-01T00:00:00+00:00"})
@@ -289,6 +289,8 @@ def test_publish_keeps_only_improvements(tmp_path, toy):
     index = json.loads((reg / "index.json").read_text())
     entry = index["weights"]["toy.regression:default"]
     assert entry["metrics"]["mse"] == 0.25 and entry["main_metric"] == "mse"
+    assert entry["higher_is_better"] is False and entry["card"]["task"] == "toy-regression"
+    assert list(index) == ["format", "weights"]
     assert entry["size"] < first["size"] and entry["card"]["dtype"] == "fp16"
     assert not (reg / first["url"]).exists() and (reg / entry["url"]).is_file()  # replaced file gone
     assert sorted(p.name for p in (reg / "toy.regression").iterdir()) == [Path(entry["url"]).name]
@@ -306,6 +308,9 @@ def test_publish_then_pull_round_trip_over_http(tmp_path, toy, monkeypatch):
     result = invoke("publish", str(run), "--registry", str(reg))
     assert result.exit_code == 0, result.output
     card_mse = json.loads((run / "summary.json").read_text())["test"]["mse"]
+    entry = json.loads((reg / "index.json").read_text())["weights"]["toy.regression:default"]
+    assert entry["main_metric"] == "mse" and entry["higher_is_better"] is False
+    assert entry["metrics"]["mse"] == card_mse and entry["card"]["model"] == "toy-mlp"
     served = Served(tmp_path / "site")
     try:
         monkeypatch.delenv("ZOO_OFFLINE")

@@ -512,12 +512,19 @@ def _locked(folder: Path) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
+def _component(config: Mapping[str, Any], section: str) -> str | None:
+    """The component name of a card's config section (``{"name": ..., settings...}``)."""
+    value = config.get(section)
+    value = value.get("name") if isinstance(value, dict) else value
+    return value if isinstance(value, str) else None
+
+
 def _task_info(config: Mapping[str, Any]) -> tuple[str | None, bool | None]:
     """Main metric and direction of the card's task, if its plugin is installed."""
     try:
         from .plugins import registry
 
-        task = registry().tables["tasks"][config["task"]].obj
+        task = registry().tables["tasks"][_component(config, "task")].obj
         return task.main_metric, task.higher_is_better
     except Exception:  # a card from a plugin that is not installed: publish still works
         return None, None
@@ -610,15 +617,13 @@ def publish(source: Path, registry_dir: Path | None = None, tag: str = DEFAULT_T
                 "higher_is_better": higher,
                 "metrics": metrics,
                 "card": {k: card[k] for k in ("version", "torch_version", "created") if k in card}
-                | {"task": card.get("config", {}).get("task"),
-                   "dataset": card.get("config", {}).get("dataset"),
-                   "model": card.get("config", {}).get("model"),
-                   "dtype": dtype or "as trained"},
+                | {section: _component(card.get("config", {}), section)
+                   for section in ("task", "data", "model")}
+                | {"dtype": dtype or "as trained"},
                 "published": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             }
-            data["format"] = INDEX_FORMAT
             data["weights"][key] = entry
-            data["weights"] = dict(sorted(data["weights"].items()))
+            data = {"format": INDEX_FORMAT, **data, "weights": dict(sorted(data["weights"].items()))}
             atomic_write_text(index_file, json.dumps(data, indent=2) + "\n")
             if old is not None:
                 _remove_unreferenced(registry_dir, old.get("url"), data["weights"], keep=dest)
