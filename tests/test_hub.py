@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import subprocess
 import sys
 import threading
 import types
@@ -15,6 +17,8 @@ from click.testing import CliRunner
 
 from zoo import hub
 from zoo.cli import cli
+
+from conftest import run_zoo, zoo_env
 
 
 class Served:
@@ -352,3 +356,19 @@ def test_project_index_is_valid_and_its_files_exist():
         assert path.is_file(), key
         assert entry["size"] == path.stat().st_size and hub.sha256_file(path) == entry["sha256"], key
         assert entry["experiment"] == name and entry["size"] <= 10_000_000
+
+
+def test_list_pretrained_is_torch_free_and_pull_works_from_the_real_cli(server, toy_site):
+    """`zoo list --pretrained` reads the index without torch; `zoo pull` in a real process."""
+    served, entry = server
+    env = zoo_env(toy_site, ZOO_HOME=str(hub.zoo_home()), ZOO_REGISTRY=os.environ["ZOO_REGISTRY"])
+    code = ("import sys\nfrom zoo.cli import cli\n"
+            "try:\n    cli(['list', '--pretrained'])\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+            "assert 'torch' not in sys.modules, 'torch was imported'\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr
+    assert "toy.regression" in out.stdout and "mse=0.5" in out.stdout and "toy.gan" not in out.stdout
+    pulled = run_zoo(["pull", "toy.regression"], env)
+    assert pulled.returncode == 0, pulled.stderr
+    assert hub.sha256_file(Path(pulled.stdout.strip())) == entry["sha256"]
+    assert "fetching toy.regression:default" in pulled.stderr
