@@ -116,6 +116,11 @@ def cache_files() -> list[Path]:
 
 def test_good_pull_verifies_and_caches(server):
     served, entry = server
+    dest = hub.cache_path("toy.regression", "default", entry["sha256"])
+    dest.parent.mkdir(parents=True)
+    stale = dest.parent / f".{dest.name}.killed.part"  # left by a process killed mid-download
+    stale.write_bytes(b"half")
+    os.utime(stale, (0, 0))
     result = invoke("pull", "toy.regression")
     assert result.exit_code == 0, result.output
     path = Path(result.stdout.strip().splitlines()[-1])
@@ -218,6 +223,15 @@ def test_unknown_name_offers_close_matches(registry, monkeypatch):
     monkeypatch.setenv("ZOO_REGISTRY", str(registry[0] / "index.json"))
     result = invoke("pull", "toy.regresion")
     assert result.exit_code == 2 and "did you mean toy.regression:default" in result.output
+    result = invoke("pull", "toy.regression:v9")
+    assert result.exit_code == 2 and "no tag 'v9' for toy.regression" in result.output
+    assert "published tags: default" in result.output
+    empty = registry[0].parent / "empty"
+    empty.mkdir()
+    (empty / "index.json").write_text('{"weights": {}}')
+    monkeypatch.setenv("ZOO_REGISTRY", str(empty))
+    result = invoke("eval", "toy.regression", "--pretrained")
+    assert result.exit_code == 2 and "lists none yet" in result.output
 
 
 def test_local_registry_works_offline_and_is_verified(registry, monkeypatch):

@@ -44,6 +44,7 @@ WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth")
 CHUNK = 1 << 20
 TIMEOUT = 30.0
 MAX_INDEX_BYTES = 16 << 20
+STALE_PART_SECONDS = 3600.0  # a temp download untouched this long belongs to a dead process
 LIST_INDEX_MAX_AGE = 3600.0  # `zoo list` reuses a cached remote index this long (seconds)
 
 
@@ -223,6 +224,10 @@ def download(location: str, dest: Path, sha256: str, size: int | None = None,
     sha256 = check_sha256(sha256, label or location)
     label = label or dest.name
     dest.parent.mkdir(parents=True, exist_ok=True)
+    for stale in dest.parent.glob(f".{dest.name}.*.part"):  # left by a killed process
+        with contextlib.suppress(OSError):
+            if time.time() - stale.stat().st_mtime > STALE_PART_SECONDS:
+                stale.unlink()
     fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
     try:
         with os.fdopen(fd, "wb") as out:
@@ -234,7 +239,7 @@ def download(location: str, dest: Path, sha256: str, size: int | None = None,
             os.fsync(out.fileno())
         broke = f" ({error})" if error else ""
         if expected is not None and count != expected or error:
-            what = "truncated" if expected is None or count < expected else "oversized"
+            what = "oversized" if expected is not None and count > expected else "truncated"
             of = f" of {expected}" if expected is not None else ""
             raise ZooError(f"{what} download of {label} from {location}: {count}{of} bytes{broke}; "
                            f"sha256 expected {sha256}, got {actual}; nothing was cached")
@@ -305,6 +310,13 @@ class Index:
         key = f"{name}:{tag}"
         entry = self.weights.get(key)
         if entry is None:
+            tags = sorted(k.partition(":")[2] for k in self.weights if k.partition(":")[0] == name)
+            if tags:
+                raise UsageError(f"no tag '{tag}' for {name} in {self.location}; "
+                                 f"published tags: {', '.join(tags)}")
+            if not self.weights:
+                raise UsageError(f"no pretrained weights for {name}: the index {self.location} "
+                                 "lists none yet (zoo publish RUN_DIR adds some)")
             raise UnknownName(f"pretrained weights (index {self.location})", key, self.weights)
         if not isinstance(entry, dict):
             raise ZooError(f"{self.location}: entry {key} is not an object")
