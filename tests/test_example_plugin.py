@@ -113,7 +113,7 @@ def test_plugin_command_runs(venv: Venv) -> None:
     assert {"o", "x", "+"} <= set(art) and len(art.splitlines()) > 10, art
 
 
-def test_zoo_run_one_batch_then_publish_and_use_the_weights(venv: Venv) -> None:
+def test_zoo_run_one_batch_then_publish_and_pull_the_weights(venv: Venv) -> None:
     run_dir = venv.root / "run"
     done = venv.zoo("run", "spirals.two", "--max-steps", "1", "--limit-batches", "1", "--out", run_dir)
     assert "test accuracy:" in done.stdout, done.stdout
@@ -130,9 +130,9 @@ def test_zoo_run_one_batch_then_publish_and_use_the_weights(venv: Venv) -> None:
 
     listed = venv.zoo("list", "--pretrained", ZOO_REGISTRY=str(registry)).stdout
     assert "spirals.two" in listed and "spirals.three" not in listed, listed
-    metrics = json.loads(venv.zoo("eval", "spirals.two", "--pretrained", "--json", "--device", "cpu",
-                                  ZOO_REGISTRY=str(registry)).stdout)
-    assert 0.0 <= metrics["accuracy"] <= 1.0
+    # what a user of the registry does first (zoo eval/run --pretrained go through the same lookup)
+    pulled = Path(venv.zoo("pull", "spirals.two", ZOO_REGISTRY=str(registry)).stdout.strip())
+    assert pulled.is_file() and pulled.read_bytes() == (run_dir / "model.safetensors").read_bytes()
 
 
 def test_contract_kit_passes_in_the_venv(venv: Venv) -> None:

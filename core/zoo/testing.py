@@ -278,13 +278,18 @@ def contract_tests(
                     return  # an object defined in a test file: nothing separate to import
                 code = ("import sys, importlib; from zoo import plugins; "
                         f"plugins.register_plugin(importlib.import_module({module!r}), {plugin!r}); ")
+                load = [plugin]
             else:
+                from . import plugins
+
+                load = [n for n, info in plugins.plugin_info.items()  # installed ones, not in-process
+                        if info.distribution and _plugin_matches(plugin, n)]
                 code = "import sys; from zoo import plugins; "
-            code += ("plugins.registry(); bad = [m for m in ('torch', 'torchvision') if m in sys.modules]; "
-                     "print(','.join(bad))")
+            code += (f"plugins.registry(); assert set({load!r}) <= set(plugins.plugin_info), 'not loaded'; "
+                     "bad = [m for m in ('torch', 'torchvision') if m in sys.modules]; print(','.join(bad))")
             env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
-            if plugin != "*":  # judge this plugin alone, not its neighbours
-                env["ZOO_LOAD_PLUGINS"] = plugin
+            if plugin != "*":  # judge this plugin alone (by its entry-point names), not its neighbours
+                env["ZOO_LOAD_PLUGINS"] = ",".join(load)
             done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
                                   timeout=120)
             assert done.returncode == 0, f"registering failed in a fresh process:\n{done.stderr}"
