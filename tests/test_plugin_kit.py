@@ -16,8 +16,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from zoo import plugins
+from zoo import config, plugins
 from zoo.testing import contract_tests, set_text
 
 import zoo_toy
@@ -317,3 +319,21 @@ def test_kit_is_off_unless_asked(request: pytest.FixtureRequest) -> None:
 ])
 def test_set_text_spells_values_as_typed(value: object, text: str | None) -> None:
     assert set_text(value) == text
+
+
+@given(st.one_of(
+    st.integers().map(lambda v: (v, int)),
+    st.floats(allow_nan=False, allow_infinity=False).map(lambda v: (v, float)),
+    st.booleans().map(lambda v: (v, bool)),
+    st.text(st.characters(codec="utf-8", exclude_characters=","), min_size=1)
+      .filter(lambda v: v.strip() == v).map(lambda v: (v, str)),
+    st.lists(st.floats(allow_nan=False, allow_infinity=False), min_size=1, max_size=4)
+      .map(lambda v: (tuple(v), tuple[float, ...])),
+    st.one_of(st.none(), st.integers()).map(lambda v: (v, int | None)),
+))
+def test_set_text_round_trips_through_coerce(case: tuple[object, object]) -> None:
+    """What the kit types after ``--set key=`` is read back by core as the same value."""
+    value, tp = case
+    text = set_text(value)
+    assert text is not None
+    assert config.coerce(text, tp, "k") == value
