@@ -8,6 +8,7 @@ and ends with ``clock_table best=<experiment> error_min=<mean common-sense error
     python benchmarks/clock_table.py [--steps 150] [--batch-size 64] [--test-size 1000]
     python benchmarks/clock_table.py --collect RUN_DIR...   # table from finished runs only
     ... --longer RUN_DIR...    # add a section for longer runs (e.g. clock.angles), any budget
+    python benchmarks/clock_table.py --update-longer RUN_DIR...   # only redo that section
 """
 
 from __future__ import annotations
@@ -97,6 +98,9 @@ def table(rows: dict[str, dict], budget: str, command: str) -> str:
 def longer_section(dirs: list[Path]) -> str:
     """One row per finished run directory, with the budget its config.json records."""
     lines = ["", "## Longer runs", "",
+             "Runs of other budgets, same fixed test set unless its size differs; the budget "
+             "comes from each run's config.json (`--weights` runs continue from earlier ones).",
+             "",
              "| experiment | budget | steps | mean (min) | median | p90 | ≤1 min | ≤5 min "
              "| hour acc | run |",
              "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
@@ -126,9 +130,16 @@ def main() -> None:
     ap.add_argument("--collect", nargs="*", type=Path, help="only tabulate these run dirs")
     ap.add_argument("--longer", nargs="*", type=Path, default=[],
                     help="finished run dirs to list under 'Longer runs'")
+    ap.add_argument("--update-longer", nargs="*", type=Path, default=[],
+                    help="rewrite only the 'Longer runs' section of --output")
     ap.add_argument("--output", type=Path, default=ROOT / "docs" / "results.md")
     args = ap.parse_args()
     rows: dict[str, dict] = {}
+    if args.update_longer:
+        head = args.output.read_text().split("\n## Longer runs")[0].rstrip("\n") + "\n"
+        args.output.write_text(head + longer_section(args.update_longer))
+        print(f"wrote {args.output}")
+        return
     if args.collect:
         for d in args.collect:
             s = json.loads((d / "summary.json").read_text())
