@@ -270,7 +270,8 @@ def test_frechet_distance_of_gaussians_matches_closed_form() -> None:
 
 
 def test_extractor_specs(tmp_path: Path) -> None:
-    assert metrics.load_extractor("pixels")(torch.rand(2, 1, 28, 28)).shape == (2, 784)
+    assert metrics.load_extractor("pixels")(torch.rand(2, 1, 28, 28)).shape == (2, 256)
+    assert metrics.load_extractor("pixels")(torch.rand(2, 3, 64, 64)).shape == (2, 768)
     fn = metrics.load_extractor("zoo_generative.metrics:_pixels_factory_for_tests")
     assert fn(torch.rand(3, 1, 4, 4)).shape == (3, 16)
     with pytest.raises(UsageError, match="cannot load feature extractor"):

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from PIL import Image
-from test_generative import write_idx
+from test_generative import write_folder, write_idx
 
 from zoo.cli import cli
 
@@ -19,10 +19,15 @@ def invoke(*args: str):
 
 def train_tiny(name: str, tmp_path: Path) -> Path:
     """A two-step run through the real trainer; returns the weight file it wrote."""
-    root = write_idx(tmp_path / "data", 40, 24)
+    if name.endswith("mnist"):
+        root = write_idx(tmp_path / "data", 40, 24)
+        sets = ["data.val_size=8"]
+    else:
+        root = write_folder(tmp_path / "images", 30, bad=1, splits=True)
+        sets = []
     out = tmp_path / "runs" / name
-    sets = ["data.val_size=8", "model.width=4", "num_workers=0"]
-    if not name.startswith("cae"):
+    sets += ["model.width=4", "num_workers=0"]
+    if name in ("vae.mnist", "gan.mnist"):
         sets += ["task.extractor=test_generative:pooled_pixels"]
     if name.startswith("vae"):
         sets += ["task.iw_samples=4"]
@@ -103,3 +108,14 @@ def test_autoencoder_has_no_prior(tmp_path: Path) -> None:
     weights = train_tiny("cae.mnist", tmp_path)
     result = invoke("sample", "cae.mnist", "--weights", str(weights), "--out", str(tmp_path / "x.png"))
     assert result.exit_code == 2 and "no prior" in result.output
+
+
+def test_gan_on_an_image_folder_end_to_end(tmp_path: Path) -> None:
+    """64×64 RGB DCGAN through the trainer, default (pixel) FD extractor, then a 2-D interpolation."""
+    weights = train_tiny("gan.butterfly", tmp_path)
+    out = tmp_path / "grid.png"
+    result = invoke("interpolate", "gan.butterfly", "--weights", str(weights), "--dims", "0,255",
+                    "--steps", "3", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    with Image.open(out) as im:
+        assert im.size == (3 * 66 + 2, 3 * 66 + 2) and im.mode == "RGB"

@@ -40,9 +40,17 @@ def frechet_distance(a: torch.Tensor, b: torch.Tensor) -> float:
     return max(float(fd), 0.0)
 
 
+PIXEL_SIDE = 16
+
+
 def pixels(x: torch.Tensor) -> torch.Tensor:
-    """The trivial extractor: flattened pixels (fine for tests, weak as a perceptual metric)."""
-    return x.flatten(1)
+    """The trivial extractor: pixels average-pooled to at most 16×16, flattened.
+
+    Pooling keeps the covariance small (768-d for RGB instead of 12 288-d, whose eigendecomposition
+    would take minutes); it is a weak perceptual metric, a fallback when no classifier is at hand.
+    """
+    side = min(PIXEL_SIDE, x.shape[-1])
+    return F.adaptive_avg_pool2d(x.float(), side).flatten(1)
 
 
 _cache: dict[tuple[str, str], Extractor] = {}
