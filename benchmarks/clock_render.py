@@ -27,6 +27,7 @@ def render_rate(images: int, difficulty: float, supersample: int) -> float:
 
 def training_rate(experiment: str, steps: int, batch_size: int) -> tuple[float, int]:
     import torch
+
     from zoo.experiment import assemble, resolve
 
     parts = assemble(resolve(experiment, {"train.batch_size": batch_size}))

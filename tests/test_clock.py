@@ -11,6 +11,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
+
 from zoo import UsageError
 from zoo.experiment import assemble, count_parameters, resolve
 from zoo_clock import metrics
@@ -276,6 +277,7 @@ def test_figures_write_a_histogram(tmp_path) -> None:
 
 # --- end to end through the CLI ---------------------------------------------------------------
 
+@pytest.mark.slow
 def test_run_eval_predict_end_to_end(tmp_path) -> None:
     small = ["--set", "data.train_size=8", "--set", "data.val_size=4", "--set",
              "data.test_size=4", "--set", "train.num_workers=0"]
