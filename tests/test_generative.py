@@ -238,7 +238,7 @@ def test_vae_training_loss_decreases(mnist_root: Path) -> None:
     torch.manual_seed(0)
     a = parts("vae.mnist", mnist_root, **{"model.width": 8})
     model = a.build_model()
-    x = (a.dataset.split("train", 0)[0][0].unsqueeze(0).repeat(16, 1, 1, 1),)
+    x = (a.dataset.split("train", 0)[0][0].unsqueeze(0).repeat(4, 1, 1, 1),)
     opt = torch.optim.Adam(model.parameters(), lr=5e-3)
     losses = []
     for _ in range(20):
@@ -267,6 +267,18 @@ def test_frechet_distance_of_gaussians_matches_closed_form() -> None:
     torch.manual_seed(0)
     a, b = torch.randn(200000, 1), torch.randn(200000, 1) * 3 + 1
     assert metrics.frechet_distance(a, b) == pytest.approx(1 + 4, rel=0.02)
+
+
+def test_frechet_distance_with_fewer_samples_than_dimensions_matches_the_eigh_route() -> None:
+    torch.manual_seed(0)
+    a, b = torch.randn(20, 50).double(), (torch.randn(30, 50) * 1.5 + 0.3).double()
+    cov_a, cov_b = torch.cov(a.T), torch.cov(b.T)
+    vals, vecs = torch.linalg.eigh(cov_a)
+    root = (vecs * vals.clamp(min=0).sqrt()) @ vecs.T
+    tr_sqrt = torch.linalg.eigvalsh(root @ cov_b @ root).clamp(min=0).sqrt().sum()
+    expected = (a.mean(0) - b.mean(0)).square().sum() + cov_a.trace() + cov_b.trace() - 2 * tr_sqrt
+    assert metrics.frechet_distance(a, b) == pytest.approx(float(expected), rel=1e-6)
+    assert metrics.frechet_distance(a, a) == pytest.approx(0.0, abs=1e-6)
 
 
 def test_extractor_specs(tmp_path: Path) -> None:

@@ -24,19 +24,27 @@ Extractor = Callable[[torch.Tensor], torch.Tensor]
 def frechet_distance(a: torch.Tensor, b: torch.Tensor) -> float:
     """Fréchet distance between Gaussians fitted to feature sets ``a`` (N, D) and ``b`` (M, D).
 
-    ‖μa−μb‖² + tr Σa + tr Σb − 2 tr (Σa^½ Σb Σa^½)^½, in float64 via symmetric eigendecompositions
-    (no scipy, and no complex sqrtm residue).
+    ‖μa−μb‖² + tr Σa + tr Σb − 2 tr (Σa^½ Σb Σa^½)^½, in float64. The last trace is the nuclear
+    norm of Σa^½ Σb^½, which equals that of Xa Xbᵀ / √((N−1)(M−1)) for the centred sets: so with
+    fewer samples than dimensions it is an N×M SVD instead of D×D eigendecompositions (no scipy,
+    no complex sqrtm residue either way).
     """
     a, b = a.double().cpu(), b.double().cpu()
     if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1] or min(len(a), len(b)) < 2:
         raise ValueError(f"frechet_distance needs two (N≥2, D) sets of equal D, got {tuple(a.shape)}, {tuple(b.shape)}")
+    n_a, n_b, dim = len(a), len(b), a.shape[1]
     mu_a, mu_b = a.mean(0), b.mean(0)
-    cov_a, cov_b = torch.cov(a.T).reshape(a.shape[1], -1), torch.cov(b.T).reshape(b.shape[1], -1)
-    vals, vecs = torch.linalg.eigh(cov_a)
-    root_a = (vecs * vals.clamp(min=0).sqrt()) @ vecs.T
-    middle = root_a @ cov_b @ root_a
-    tr_sqrt = torch.linalg.eigvalsh((middle + middle.T) / 2).clamp(min=0).sqrt().sum()
-    fd = (mu_a - mu_b).square().sum() + cov_a.trace() + cov_b.trace() - 2 * tr_sqrt
+    xa, xb = a - mu_a, b - mu_b
+    tr_a, tr_b = xa.square().sum() / (n_a - 1), xb.square().sum() / (n_b - 1)
+    if min(n_a, n_b) < dim:
+        tr_sqrt = torch.linalg.svdvals(xa @ xb.T).sum() / math.sqrt((n_a - 1) * (n_b - 1))
+    else:
+        cov_a, cov_b = xa.T @ xa / (n_a - 1), xb.T @ xb / (n_b - 1)
+        vals, vecs = torch.linalg.eigh(cov_a)
+        root_a = (vecs * vals.clamp(min=0).sqrt()) @ vecs.T
+        middle = root_a @ cov_b @ root_a
+        tr_sqrt = torch.linalg.eigvalsh((middle + middle.T) / 2).clamp(min=0).sqrt().sum()
+    fd = (mu_a - mu_b).square().sum() + tr_a + tr_b - 2 * tr_sqrt
     return max(float(fd), 0.0)
 
 
