@@ -27,6 +27,12 @@ TORCH_SUFFIXES = (".pt", ".pth")
 MAX_HEADER_BYTES = 100 * 1024 * 1024
 
 
+def current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: Path, write: Any) -> None:
     """Call ``write(tmp_path)`` then fsync and rename: the old file stays intact until the end."""
     path = Path(path)
@@ -37,6 +43,7 @@ def atomic_write(path: Path, write: Any) -> None:
         write(Path(tmp))
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes 0600; keep the usual permissions
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
