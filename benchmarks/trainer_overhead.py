@@ -106,11 +106,11 @@ class BenchPlugin:
 
 def plain_loop(steps: int, device: torch.device, out: Path) -> float:
     """The loop a user writes by hand; returns images per second."""
+    start = time.perf_counter()
     data = RandomImages(DataConfig(steps))
     loader = torch.utils.data.DataLoader(data.split("train", 0), batch_size=BATCH, shuffle=True,
                                          drop_last=True, num_workers=0)
     test = torch.utils.data.DataLoader(data.split("test", 0), batch_size=BATCH)
-    start = time.perf_counter()
     model = make_cnn().to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.0)
     model.train()
