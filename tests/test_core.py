@@ -35,6 +35,8 @@ def test_list_pattern_uses_wildcards(toy):
     out = invoke("list", "toy.r*").output
     assert "toy.regression" in out and "toy.gan" not in out
     assert "no experiments match" in invoke("list", "nothing.*").output
+    plain = invoke("list", "regress").output  # no wildcard: a substring match
+    assert "toy.regression" in plain and "toy.gan" not in plain
 
 
 def test_natural_sort_orders_numbers_by_value():

@@ -74,6 +74,8 @@ class Registry:
     def names(self, kind: str, pattern: str | None = None) -> list[str]:
         if kind not in self.tables:
             raise UsageError(f"unknown kind '{kind}'; choose from {', '.join(KINDS)}")
+        if pattern is not None and not any(c in pattern for c in "*?["):
+            pattern = f"*{pattern}*"  # a plain word matches anywhere: `zoo list clock`
         names = [n for n in self.tables[kind] if pattern is None or fnmatch.fnmatchcase(n, pattern)]
         return sorted(names, key=natural_key)
 
