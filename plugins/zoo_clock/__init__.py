@@ -38,7 +38,8 @@ def zoo_register_models(register: Callable[..., None]) -> None:
     register("clock-resnet", ClockResNet)
 
 
-# Defaults sized so `zoo run clock.multihead` finishes within 15 minutes on a 2-core CPU.
+# Defaults sized so `zoo run clock.multihead` (5 epochs × 10,000 clocks, measured 7.6 min for 3
+# epochs on an idle 2-core CPU) finishes within 15 minutes.
 _BASE = {"train.epochs": 3, "train.batch_size": 64, "train.lr": 1e-3, "data.train_size": 10000,
          "data.val_size": 500}
 
@@ -60,7 +61,8 @@ def experiments() -> list[Experiment]:
         exp("clock.cls720", "clock-classes", "clock-fig2",
             f"{_SEED} Figure 2 CNN, 720 one-minute classes", **{"task.classes": 720}),
         exp("clock.multihead", "clock-multihead", "clock-fig2",
-            f"{_SEED} multi-head reader: hour classes (12) + minute regression, shared trunk"),
+            f"{_SEED} multi-head reader: hour classes (12) + minute regression, shared trunk",
+            **{"train.epochs": 5}),
         exp("clock.angles", "clock-angles", "clock-resnet",
             "better reader: sin/cos of both hand angles, small ResNet, hand-consistent decoding",
             **{"train.epochs": 8, "train.lr": 2e-3, "train.weight_decay": 1e-4,
