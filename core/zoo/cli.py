@@ -38,7 +38,7 @@ class ZooGroup(click.Group):
         try:
             return super().invoke(ctx)
         except ZooError as e:
-            click.echo(f"zoo: error: {e}", err=True)
+            click.echo("zoo: error: " + " ".join(str(e).splitlines()), err=True)
             sys.exit(e.exit_code)
         except KeyboardInterrupt:
             click.echo("zoo: interrupted", err=True)
@@ -374,7 +374,7 @@ def _add_plugin_commands(group: click.Group) -> None:
             except Exception as e:
                 _fail(info_, e)
     except ZooError as e:  # strict mode: a failed plugin is fatal
-        click.echo(f"zoo: error: {e}", err=True)
+        click.echo("zoo: error: " + " ".join(str(e).splitlines()), err=True)
         sys.exit(e.exit_code)
 
 

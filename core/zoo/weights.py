@@ -153,22 +153,22 @@ def read_header(path: Path) -> dict[str, Any]:
         offsets = info.get("data_offsets") if ok else None
         ok = ok and isinstance(offsets, list) and len(offsets) == 2 and all(map(_is_count, offsets))
         if not ok:
-            raise ZooError(f"{path}: malformed safetensors entry '{key}'")
+            raise ZooError(f"{path}: malformed safetensors entry {key!r}")
         if info["dtype"] not in DTYPE_BYTES:
-            raise ZooError(f"{path}: tensor '{key}' has unsupported dtype {info['dtype']!r}")
+            raise ZooError(f"{path}: tensor {key!r} has unsupported dtype {info['dtype']!r}")
         start, end = offsets
         elements = 1
         for d in info["shape"]:
             elements *= d
         if not start <= end <= data_bytes or end - start != elements * DTYPE_BYTES[info["dtype"]]:
-            raise ZooError(f"{path}: tensor '{key}' claims bytes {start}..{end} for shape "
+            raise ZooError(f"{path}: tensor {key!r} claims bytes {start}..{end} for shape "
                            f"{info['shape']} {info['dtype']} in {data_bytes} bytes of data "
                            "(truncated or corrupt file)")
         spans.append((start, end, key))
     position = 0
     for start, end, key in sorted(spans):
         if start != position:
-            raise ZooError(f"{path}: tensor '{key}' starts at byte {start}, expected {position} "
+            raise ZooError(f"{path}: tensor {key!r} starts at byte {start}, expected {position} "
                            "(overlapping or gapped data)")
         position = end
     if position != data_bytes:
