@@ -6,7 +6,7 @@ alternate in one process for several rounds; the medians are compared. The zoo s
 ``Trainer.fit`` with everything it does: logging, progress accounting, nan guard, checkpoints,
 validation and the weight card.
 
-    python benchmarks/trainer_overhead.py [--rounds 5] [--steps 60] [--device cpu]
+    python benchmarks/trainer_overhead.py [--rounds 5] [--steps 200] [--device cpu]
 
 Ends with ``trainer_overhead ratio=<zoo throughput / plain throughput>``.
 """
@@ -144,7 +144,7 @@ def zoo_loop(steps: int, device: torch.device, out: Path) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--steps", type=int, default=60)
+    parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
     device = pick_device(args.device)
