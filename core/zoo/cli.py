@@ -6,7 +6,7 @@ import dataclasses
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -14,6 +14,12 @@ from . import __version__
 from . import config as cfg
 from .errors import UsageError, ZooError
 from .plugins import plugin_info, pm, registry, report_failures
+
+
+def exit_with(error: ZooError) -> NoReturn:
+    """One line on stderr, the error's exit code, no traceback."""
+    click.echo("zoo: error: " + " ".join(str(error).splitlines()), err=True)
+    sys.exit(error.exit_code)
 
 
 class ZooGroup(click.Group):
@@ -38,8 +44,7 @@ class ZooGroup(click.Group):
         try:
             return super().invoke(ctx)
         except ZooError as e:
-            click.echo("zoo: error: " + " ".join(str(e).splitlines()), err=True)
-            sys.exit(e.exit_code)
+            exit_with(e)
         except KeyboardInterrupt:
             click.echo("zoo: interrupted", err=True)
             sys.exit(130)
@@ -374,8 +379,7 @@ def _add_plugin_commands(group: click.Group) -> None:
             except Exception as e:
                 _fail(info_, e)
     except ZooError as e:  # strict mode: a failed plugin is fatal
-        click.echo("zoo: error: " + " ".join(str(e).splitlines()), err=True)
-        sys.exit(e.exit_code)
+        exit_with(e)
 
 
 def main() -> None:
