@@ -382,6 +382,11 @@ class Trainer:
         count, t0, seen = 0, time.perf_counter(), 0
         done = bool(cfg.max_steps and self.global_step >= cfg.max_steps)
         bar = None
+        if self.main:
+            precision = {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[self.dtype]
+            print(f"zoo: training {self.config.experiment} on {self.device} ({precision}, {self.world} "
+                  f"process{'es' if self.world > 1 else ''}): {cfg.epochs} epoch(s) × "
+                  f"{self.batches_per_epoch} batches of {cfg.batch_size} → {self.run_dir}", file=sys.stderr)
         self.stop_requested = False
         restore_sigint = self.catch_sigint()
         try:
