@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 import subprocess
 import sys
 import threading
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from zoo import hub
+from zoo import hub, weights
 from zoo.cli import cli
 
 from conftest import run_zoo, zoo_env
@@ -386,3 +387,23 @@ def test_list_pretrained_is_torch_free_and_pull_works_from_the_real_cli(server, 
     assert pulled.returncode == 0, pulled.stderr
     assert hub.sha256_file(Path(pulled.stdout.strip())) == entry["sha256"]
     assert "fetching toy.regression:default" in pulled.stderr
+
+
+def test_written_files_get_umask_permissions_not_mkstemps_0600(tmp_path, toy, monkeypatch):
+    """Published, downloaded and atomically written files are readable by a shared cache's users."""
+    old = os.umask(0o022)
+    try:
+        reg = tmp_path / "registry"
+        entry = hub.publish(write_weights(tmp_path / "w.safetensors"), reg)
+        served = Served(reg.parent)
+        try:
+            fetched = hub.download(f"{served.url}/registry/{entry['url']}", tmp_path / "cache" / "w.safetensors",
+                                   entry["sha256"])
+        finally:
+            served.close()
+        written = tmp_path / "note.txt"
+        weights.atomic_write_text(written, "x")
+        for path in (reg / entry["url"], fetched, written, reg / "index.json"):
+            assert stat.S_IMODE(path.stat().st_mode) == 0o644, path
+    finally:
+        os.umask(old)

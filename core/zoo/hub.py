@@ -29,7 +29,7 @@ from typing import IO, Any
 from urllib.parse import unquote, urljoin, urlsplit
 
 from .errors import UnknownName, UsageError, ZooError
-from .weights import current_umask
+from .weights import replace_from_temp
 
 DEFAULT_TAG = "default"
 INDEX_FILE = "index.json"
@@ -247,8 +247,7 @@ def download(location: str, dest: Path, sha256: str, size: int | None = None,
         if actual != sha256:
             raise ZooError(f"sha256 mismatch for {label} from {location}: expected {sha256}, "
                            f"got {actual}; nothing was cached")
-        os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes 0600
-        os.replace(tmp, dest)
+        replace_from_temp(tmp, dest)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -620,8 +619,7 @@ def publish(source: Path, registry_dir: Path | None = None, tag: str = DEFAULT_T
                 _check_improves(key, old, sha256, main, metrics, higher)
             rel = f"{name}/{tag}-{sha256[:12]}.safetensors"
             dest = registry_dir / rel
-            os.chmod(tmp, 0o666 & ~current_umask())
-            os.replace(tmp, dest)
+            replace_from_temp(tmp, dest)
             entry = {
                 "url": rel,
                 "sha256": sha256,

@@ -27,10 +27,16 @@ TORCH_SUFFIXES = (".pt", ".pth")
 MAX_HEADER_BYTES = 100 * 1024 * 1024
 
 
-def current_umask() -> int:
+def replace_from_temp(tmp: str | Path, dest: Path) -> None:
+    """Rename a finished temp file over ``dest`` with the permissions a plain ``open()`` gives.
+
+    ``mkstemp`` makes files 0600; without the chmod, cached and published weights would be
+    unreadable to other users of a shared cache or registry.
+    """
     mask = os.umask(0)
     os.umask(mask)
-    return mask
+    os.chmod(tmp, 0o666 & ~mask)
+    os.replace(tmp, dest)
 
 
 def atomic_write(path: Path, write: Any) -> None:
@@ -43,8 +49,7 @@ def atomic_write(path: Path, write: Any) -> None:
         write(Path(tmp))
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes 0600; keep the usual permissions
-        os.replace(tmp, path)
+        replace_from_temp(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
