@@ -259,6 +259,11 @@ def run(name: str, data_path: str | None, out_dir: Path | None, resume: str | No
                 click.echo(f"  {key}: {value:.4f}")
         click.echo(f"weights: {summary['weights']}")
         click.echo(f"run: {Path(summary['weights']).parent}")
+        from .api import Task
+        from .progress import finish_block
+
+        task = registry().get("tasks", config.task).obj
+        click.echo("\n" + finish_block(summary, decodes=task.decode is not Task.decode), err=True)
 
 
 def _device(name: str) -> Any:

@@ -36,6 +36,7 @@ from .api import Dataset
 from .config import RunConfig, TrainConfig
 from .errors import UsageError, ZooError
 from .experiment import Assembled, assemble, count_parameters
+from .progress import Progress, planned_epochs, total_steps
 from .weights import (
     atomic_write_text,
     load_file,
@@ -255,7 +256,7 @@ class Trainer:
             torch.cuda.set_device(self.device)
         self.dtype = pick_dtype(cfg.precision, self.device)
         self.channels_last = cfg.channels_last and self.device.type == "cuda"
-        self.progress = sys.stderr.isatty() if progress is None else progress
+        self.progress = progress  # None: a bar on a terminal, plain lines elsewhere
         seed_everything(cfg.seed, cfg.deterministic)
 
         self.assembled = assemble(config)
@@ -381,23 +382,21 @@ class Trainer:
         sums: dict[str, torch.Tensor] = {}
         count, t0, seen = 0, time.perf_counter(), 0
         done = bool(cfg.max_steps and self.global_step >= cfg.max_steps)
-        bar = None
+        updates_per_epoch = max(1, self.batches_per_epoch // cfg.accum_steps)
+        epochs = planned_epochs(cfg.epochs, updates_per_epoch, cfg.max_steps)
+        progress = Progress(epochs, sys.stderr, bar=self.progress, enabled=self.main)
         if self.main:
             precision = {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[self.dtype]
             print(f"zoo: training {self.config.experiment} on {self.device} ({precision}, {self.world} "
-                  f"process{'es' if self.world > 1 else ''}): {cfg.epochs} epoch(s) × "
-                  f"{self.batches_per_epoch} batches of {cfg.batch_size} → {self.run_dir}", file=sys.stderr)
+                  f"process{'es' if self.world > 1 else ''}): {self.plan(epochs)} → {self.run_dir}",
+                  file=sys.stderr)
         self.stop_requested = False
         restore_sigint = self.catch_sigint()
+        progress.start(total_steps(cfg.epochs, updates_per_epoch, cfg.max_steps), self.global_step,
+                       self.epoch)
         try:
             while self.epoch < cfg.epochs and not done:
                 self.sampler.set_epoch(self.epoch, self.batch_in_epoch)
-                if self.progress and self.main:
-                    from tqdm import tqdm
-
-                    bar = tqdm(total=self.batches_per_epoch, initial=self.batch_in_epoch, leave=False,
-                               desc=f"epoch {self.epoch + 1}/{cfg.epochs}", dynamic_ncols=True,
-                               mininterval=0.5, file=sys.stderr)
                 epoch_start = time.perf_counter()
                 for batch in self.loader:
                     if self.batch_in_epoch >= self.batches_per_epoch:
@@ -433,20 +432,16 @@ class Trainer:
                             self.check_finite(bad_step)
                             self.save_checkpoint()
                         done = bool(cfg.max_steps and self.global_step >= cfg.max_steps)
-                    if bar is not None:
-                        bar.update(1)
-                        if self.batch_in_epoch % 10 == 0 and sums:
-                            first = next(iter(sums))
-                            rate = seen * self.world / max(1e-9, time.perf_counter() - t0)
-                            bar.set_postfix_str(f"{first}={sums[first].item() / max(count, 1):.4g} "
-                                                f"{rate:.0f} img/s")
+                    if self.batch_in_epoch % 10 == 0 and sums and self.main:  # .item() syncs: not every batch
+                        rate = seen * self.world / max(1e-9, time.perf_counter() - t0)
+                        progress.update(self.global_step, {k: v.item() / count for k, v in sums.items()},
+                                        rate, self.epoch)
+                    else:
+                        progress.update(self.global_step, epoch=self.epoch)
                     if self.stop_requested:
                         raise KeyboardInterrupt
                     if done:
                         break
-                if bar is not None:
-                    bar.close()
-                    bar = None
                 self.check_finite(bad_step)
                 if count:
                     rate = seen * self.world / (time.perf_counter() - t0)
@@ -462,20 +457,28 @@ class Trainer:
                 val = self.end_of_epoch(time.perf_counter() - epoch_start) if finished_epoch or done else {}
                 if finished_epoch or done:
                     self.save_checkpoint()
-                if val and self.main and not self.progress:
-                    shown = " ".join(f"{k}={v:.4g}" for k, v in val.items())
-                    print(f"epoch {self.epoch}/{cfg.epochs} step {self.global_step} {shown}", file=sys.stderr)
+                    progress.epoch_end(self.epoch if finished_epoch else self.epoch + 1, val,
+                                       time.perf_counter() - epoch_start)
         except KeyboardInterrupt:
-            if bar is not None:
-                bar.close()
+            progress.close()
             if self.main and self.stop_requested:  # only between batches is the state consistent
                 self.save_checkpoint()
                 print(f"\ninterrupted; resume with: zoo run {self.config.experiment} --resume {self.run_dir}",
                       file=sys.stderr)
             raise
         finally:
+            progress.close()
             restore_sigint()
         return self.finish()
+
+    def plan(self, epochs: int) -> str:
+        """The start line's account of the work, true under ``--max-steps`` too."""
+        cfg = self.cfg
+        per_epoch = f"{self.batches_per_epoch} batches of {cfg.batch_size}"
+        updates_per_epoch = max(1, self.batches_per_epoch // cfg.accum_steps)
+        if cfg.max_steps and cfg.max_steps < cfg.epochs * updates_per_epoch:
+            return f"{cfg.max_steps} steps (--max-steps) in {epochs} epoch(s) of {per_epoch}"
+        return f"{cfg.epochs} epoch(s) × {per_epoch}"
 
     def catch_sigint(self) -> Any:
         """First Ctrl-C: finish the batch, checkpoint, stop. Second Ctrl-C: stop at once."""
@@ -574,12 +577,12 @@ class Trainer:
             figures_dir = self.run_dir / "figures"
             figures_dir.mkdir(exist_ok=True)
             with torch.no_grad(), autocast(self.device, self.dtype):
-                loader = split_loader(self.assembled.dataset, "test", dataclasses.replace(self.cfg, num_workers=0),
-                                      self.cfg.seed, self.device, self.cfg.batch_size, shuffle=False)
+                loader = split_loader(self.assembled.dataset, "test", self.cfg, self.cfg.seed,
+                                      self.device, self.cfg.batch_size, shuffle=False)
                 was_training = model.training
                 model.eval()
-                figures = self.task.figures(model, (to_device(b, self.device) for b in limited(loader, 4)),
-                                            figures_dir)
+                batches = limited(loader, self.cfg.limit_batches)  # the split the metrics saw
+                figures = self.task.figures(model, (to_device(b, self.device) for b in batches), figures_dir)
                 model.train(was_training)
             summary = {
                 "experiment": self.config.experiment,
