@@ -20,6 +20,7 @@ import random
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import nullcontext
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -33,10 +34,9 @@ from torch.utils.data import DataLoader, Sampler
 from . import checkpoint
 from .api import Dataset
 from .config import RunConfig, TrainConfig
-from .errors import Interrupted, UsageError, ZooError
+from .errors import UsageError, ZooError
 from .experiment import Assembled, assemble, count_parameters
 from .progress import Progress, planned_epochs, total_steps
-from .runtime import Precision, autocast, pick_device, pick_precision, prepare
 from .weights import (
     atomic_write_text,
     load_file,
@@ -56,9 +56,36 @@ class NonFiniteLoss(ZooError):
 # ---------------------------------------------------------------- devices, precision, seeds
 
 
+def pick_device(name: str) -> torch.device:
+    """``auto`` prefers cuda, then mps, then cpu; an unavailable explicit device is an error."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise UsageError(f"bad device '{name}' (auto, cpu, cuda, cuda:N or mps)") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UsageError(f"device '{name}' asked for, but CUDA is not available here")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise UsageError(f"device '{name}' asked for, but only {torch.cuda.device_count()} GPU(s) exist")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise UsageError("device 'mps' asked for, but MPS is not available here")
+    return device
+
+
 def pick_dtype(precision: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype ``--precision`` resolves to on ``device`` (see ``zoo.runtime``)."""
-    return pick_precision(precision, device).dtype
+    """The autocast dtype, or None for plain fp32. ``auto``: bf16 on CUDA, fp32 elsewhere."""
+    if precision == "auto":
+        precision = "bf16" if device.type == "cuda" and torch.cuda.is_bf16_supported() else "fp32"
+    return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+
+
+def autocast(device: torch.device, dtype: torch.dtype | None) -> Any:
+    return torch.autocast(device.type, dtype=dtype) if dtype is not None else nullcontext()
 
 
 def seed_everything(seed: int, deterministic: bool = False) -> None:
@@ -183,7 +210,7 @@ def limited(loader: DataLoader, limit: int) -> Iterator[Any]:
 @torch.no_grad()
 def evaluate(assembled: Assembled, module: nn.Module, split: str, device: torch.device,
              dtype: torch.dtype | None = None, batch_size: int = 256, limit_batches: int = 0,
-             seed: int = 0, num_workers: int = -1, channels_last: bool = False) -> dict[str, float]:
+             seed: int = 0, num_workers: int = -1) -> dict[str, float]:
     """The task's metrics of ``module`` over one split of the dataset."""
     cfg = dataclasses.replace(assembled.config.train, num_workers=num_workers)
     loader = split_loader(assembled.dataset, split, cfg, seed, device, batch_size, shuffle=False)
@@ -191,7 +218,7 @@ def evaluate(assembled: Assembled, module: nn.Module, split: str, device: torch.
     module.eval()
     try:
         with autocast(device, dtype):
-            batches = (to_device(b, device, channels_last) for b in limited(loader, limit_batches))
+            batches = (to_device(b, device) for b in limited(loader, limit_batches))
             metrics = assembled.task.evaluate(module, batches)
     finally:
         module.train(was_training)
@@ -233,34 +260,9 @@ def latest_run_dir(name: str) -> Path:
     return runs[-1]
 
 
-RUN_FILES = ("summary.json", "model.safetensors", CHECKPOINT, "metrics.jsonl")  # what a run leaves
-
-
-def check_run_dir(run_dir: Path, overwrite: bool = False) -> None:
-    """Refuse to start a new run in a folder that holds one: its weights would be replaced and its
-    metrics appended to. ``overwrite`` allows it (``prepare_run_dir`` then clears those files)."""
-    if run_dir.exists() and not run_dir.is_dir():
-        raise UsageError(f"--out {run_dir} is a file, not a folder")
-    found = [name for name in RUN_FILES if (run_dir / name).exists()]
-    if found and not overwrite:
-        finished = "summary.json" in found or "model.safetensors" in found
-        what = "a finished run" if finished else "an unfinished run"
-        raise UsageError(f"{run_dir} already holds {what} ({', '.join(found)}); continue it with "
-                         f"--resume {run_dir}, pick another --out, or pass --overwrite to replace it")
-
-
-def prepare_run_dir(run_dir: Path, overwrite: bool = False) -> None:
-    """Create the run folder for a fresh run; with ``overwrite``, remove the old run's files."""
-    check_run_dir(run_dir, overwrite)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    for name in (*RUN_FILES, "best.safetensors", "config.json"):
-        (run_dir / name).unlink(missing_ok=True)
-
-
 class Trainer:
     def __init__(self, config: RunConfig, run_dir: Path | None = None, resume: bool = False,
-                 init_weights: str | None = None, progress: bool | None = None,
-                 overwrite: bool = False) -> None:
+                 init_weights: str | None = None, progress: bool | None = None) -> None:
         self.config, cfg = config, config.train
         self.cfg = cfg
         self.distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
@@ -273,6 +275,8 @@ class Trainer:
         self.device = pick_device(cfg.device)
         if self.device.type == "cuda":
             torch.cuda.set_device(self.device)
+        self.dtype = pick_dtype(cfg.precision, self.device)
+        self.channels_last = cfg.channels_last and self.device.type == "cuda"
         self.progress = progress  # None: a bar on a terminal, plain lines elsewhere
         seed_everything(cfg.seed, cfg.deterministic)
 
@@ -280,10 +284,8 @@ class Trainer:
         self.task = self.assembled.task
         self.steps = tuple(self.task.optimizer_steps)
         self.model = self.assembled.build_model().to(self.device)
-        self.precision: Precision = pick_precision(cfg.precision, self.device, self.model,
-                                                   cfg.channels_last)
-        self.dtype, self.channels_last = self.precision.dtype, self.precision.channels_last
-        prepare(self.model, self.precision)
+        if self.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
         if init_weights:
             load_into(self.model, load_file(resolve_weights(init_weights)), source=init_weights)
         if self.distributed:  # every rank starts from rank 0's weights
@@ -322,7 +324,7 @@ class Trainer:
         if resume:
             self.restore(self.run_dir / CHECKPOINT)
         elif self.main:
-            prepare_run_dir(self.run_dir, overwrite)
+            self.run_dir.mkdir(parents=True, exist_ok=True)
             atomic_write_text(self.run_dir / "config.json", json.dumps(config.to_dict(), indent=2))
         self.writer = self._tensorboard() if self.main else None
 
@@ -404,11 +406,11 @@ class Trainer:
         epochs = planned_epochs(cfg.epochs, updates_per_epoch, cfg.max_steps)
         progress = Progress(epochs, sys.stderr, bar=self.progress, enabled=self.main)
         if self.main:
-            precision = self.precision.describe()
-            print(f"zoo: training {self.config.experiment} on {self.device} ({precision}; {self.world} "
+            precision = {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[self.dtype]
+            print(f"zoo: training {self.config.experiment} on {self.device} ({precision}, {self.world} "
                   f"process{'es' if self.world > 1 else ''}): {self.plan(epochs)} → {self.run_dir}",
                   file=sys.stderr)
-        self.stop_requested = 0  # the signal that asked to stop, once one arrives
+        self.stop_requested = False
         restore_sigint = self.catch_sigint()
         progress.start(total_steps(cfg.epochs, updates_per_epoch, cfg.max_steps), self.global_step,
                        self.epoch)
@@ -457,7 +459,7 @@ class Trainer:
                     else:
                         progress.update(self.global_step, epoch=self.epoch)
                     if self.stop_requested:
-                        raise Interrupted(self.stop_requested)
+                        raise KeyboardInterrupt
                     if done:
                         break
                 self.check_finite(bad_step)
@@ -499,24 +501,21 @@ class Trainer:
         return f"{cfg.epochs} epoch(s) × {per_epoch}"
 
     def catch_sigint(self) -> Any:
-        """First Ctrl-C or SIGTERM (``timeout``, schedulers, ``docker stop``): finish the batch,
-        checkpoint, stop; ``stop_requested`` holds the signal. A second one: stop at once."""
+        """First Ctrl-C: finish the batch, checkpoint, stop. Second Ctrl-C: stop at once."""
         import signal
         import threading
 
         if threading.current_thread() is not threading.main_thread():
             return lambda: None
-        caught = (signal.SIGINT, signal.SIGTERM)
-        previous = {signum: signal.getsignal(signum) for signum in caught}
+        previous = signal.getsignal(signal.SIGINT)
 
         def handler(signum: int, frame: Any) -> None:
             if self.stop_requested:
-                raise Interrupted(signum)
-            self.stop_requested = signum
+                raise KeyboardInterrupt
+            self.stop_requested = True
 
-        for signum in caught:
-            signal.signal(signum, handler)
-        return lambda: [signal.signal(signum, action) for signum, action in previous.items()]
+        signal.signal(signal.SIGINT, handler)
+        return lambda: signal.signal(signal.SIGINT, previous)
 
     def toggle(self, s: str) -> None:
         toggle_step(self.params, s)
@@ -561,8 +560,7 @@ class Trainer:
     def evaluate(self, split: str) -> dict[str, float]:
         return evaluate(self.assembled, self.eval_model(), split, self.device, self.dtype,
                         batch_size=self.cfg.batch_size, limit_batches=self.cfg.limit_batches,
-                        seed=self.cfg.seed, num_workers=self.cfg.num_workers,
-                        channels_last=self.channels_last)
+                        seed=self.cfg.seed, num_workers=self.cfg.num_workers)
 
     def end_of_epoch(self, seconds: float) -> dict[str, float]:
         if self.cfg.eval_every <= 0 or self.epoch % self.cfg.eval_every and self.epoch != self.cfg.epochs:
@@ -664,9 +662,7 @@ class Trainer:
 
 
 def train(config: RunConfig, run_dir: Path | None = None, resume: bool = False,
-          init_weights: str | None = None, progress: bool | None = None,
-          overwrite: bool = False) -> dict[str, Any]:
+          init_weights: str | None = None, progress: bool | None = None) -> dict[str, Any]:
     """Train one run to the end and return its summary (what ``summary.json`` holds)."""
-    trainer = Trainer(config, run_dir, resume=resume, init_weights=init_weights, progress=progress,
-                      overwrite=overwrite)
+    trainer = Trainer(config, run_dir, resume=resume, init_weights=init_weights, progress=progress)
     return trainer.fit()
