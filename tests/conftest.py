@@ -13,16 +13,35 @@ import pytest
 from zoo import plugins
 
 HERE = Path(__file__).parent
+SUBPROCESS_TIMEOUT = 300  # seconds: a hung child fails its test instead of hanging the suite
+
+
+def isolate(monkeypatch: pytest.MonkeyPatch, home: Path) -> None:
+    """Remove every ``ZOO_*`` variable of the user's environment; cache in ``home``; offline.
+
+    With ``ZOO_REGISTRY`` set, a test would otherwise publish into the user's registry, and
+    ``ZOO_DATA`` would change what a dataset reads (no test reads the user's data: each writes the
+    little it needs).
+    """
+    for name in [n for n in os.environ if n.startswith("ZOO_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("ZOO_HOME", str(home / "zoo-home"))
+    monkeypatch.setenv("ZOO_OFFLINE", "1")
+    monkeypatch.chdir(home)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_session(tmp_path_factory: pytest.TempPathFactory):
+    """The same isolation for module- and session-scoped fixtures, which run before ``isolated``."""
+    with pytest.MonkeyPatch.context() as mp:
+        isolate(mp, tmp_path_factory.mktemp("session"))
+        yield
 
 
 @pytest.fixture(autouse=True)
-def isolated(tmp_path, monkeypatch):
+def isolated(isolated_session, tmp_path, monkeypatch):
     """Each test gets its own cache, registry and working directory (runs/ lands there)."""
-    monkeypatch.setenv("ZOO_HOME", str(tmp_path / "zoo-home"))
-    monkeypatch.setenv("ZOO_OFFLINE", "1")
-    monkeypatch.delenv("ZOO_STRICT_PLUGINS", raising=False)
-    monkeypatch.delenv("ZOO_LOAD_PLUGINS", raising=False)
-    monkeypatch.chdir(tmp_path)
+    isolate(monkeypatch, tmp_path)
     yield
 
 
@@ -65,7 +84,8 @@ def zoo_env(*sites: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def run_zoo(args: list[str], env: dict[str, str] | None = None, timeout: float = 300, **kw):
+def run_zoo(args: list[str], env: dict[str, str] | None = None, timeout: float = SUBPROCESS_TIMEOUT,
+            **kw):
     """The real ``zoo`` executable in a subprocess."""
     exe = shutil.which("zoo") or ""
     cmd = [exe, *args] if exe else [sys.executable, "-m", "zoo", *args]

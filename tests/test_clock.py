@@ -19,6 +19,8 @@ from zoo_clock.data import NpyClocks, NpyConfig, SyntheticClocks, SyntheticConfi
 from zoo_clock.render import render
 from zoo_clock.tasks import ClockAngles, ClockClasses, ClockMultiHead, ClockRegression
 
+from conftest import SUBPROCESS_TIMEOUT
+
 EXPERIMENTS = ["clock.regression", "clock.cls24", "clock.cls72", "clock.cls720",
                "clock.multihead", "clock.angles"]
 TINY = {"data.train_size": 8, "data.val_size": 4, "data.test_size": 4}
@@ -178,7 +180,8 @@ def test_synthetic_splits() -> None:
 def test_rendering_is_identical_in_another_process() -> None:
     code = ("import hashlib; from zoo_clock.render import render; "
             "print(hashlib.sha256(render(3, 9).image.tobytes()).hexdigest())")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         timeout=SUBPROCESS_TIMEOUT)
     import hashlib
 
     assert out.stdout.strip() == hashlib.sha256(render(3, 9).image.tobytes()).hexdigest()
@@ -187,7 +190,8 @@ def test_rendering_is_identical_in_another_process() -> None:
 def test_plugin_import_does_not_import_torch() -> None:
     code = "import sys, zoo_clock; from zoo.plugins import registry; registry(); " \
            "print('torch' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         timeout=SUBPROCESS_TIMEOUT)
     assert out.stdout.strip() == "False"
 
 
@@ -283,7 +287,7 @@ def test_run_eval_predict_end_to_end(tmp_path) -> None:
              "data.test_size=4", "--set", "train.num_workers=0"]
     run = subprocess.run(["zoo", "run", "clock.cls24", "--max-steps", "2", "--batch-size", "4",
                           "--out", str(tmp_path / "run"), *small],
-                         capture_output=True, text=True)
+                         capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT)
     assert run.returncode == 0, run.stderr[-2000:]
     import json
 
@@ -293,18 +297,20 @@ def test_run_eval_predict_end_to_end(tmp_path) -> None:
     weights = str(tmp_path / "run" / "model.safetensors")
     Image.fromarray(render(0, 1).image).save(tmp_path / "clock.png")
     out = subprocess.run(["zoo", "predict", "clock.cls24", str(tmp_path / "clock.png"),
-                          "--weights", weights], capture_output=True, text=True)
+                          "--weights", weights], capture_output=True, text=True,
+                         timeout=SUBPROCESS_TIMEOUT)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split()[0][2] == ":"
     ev = subprocess.run(["zoo", "eval", "clock.cls24", "--weights", weights, "--json",
-                         "--set", "data.test_size=4"], capture_output=True, text=True)
+                         "--set", "data.test_size=4"], capture_output=True, text=True,
+                        timeout=SUBPROCESS_TIMEOUT)
     assert ev.returncode == 0, ev.stderr[-2000:]
     assert json.loads(ev.stdout)["samples"] == 4
 
 
 def test_npy_data_error_through_the_cli(tmp_path) -> None:
     out = subprocess.run(["zoo", "run", "clock.cls24", "--data", str(tmp_path), "--max-steps",
-                          "1"], capture_output=True, text=True)
+                          "1"], capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT)
     assert out.returncode == 2
     assert "images.npy" in out.stderr and "Traceback" not in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1

@@ -15,7 +15,7 @@ from zoo._registry import natural_key
 from zoo.cli import cli
 from zoo.experiment import resolve
 
-from conftest import make_distribution, run_zoo, zoo_env
+from conftest import SUBPROCESS_TIMEOUT, make_distribution, run_zoo, zoo_env
 
 
 def invoke(*args: str):
@@ -198,12 +198,14 @@ def test_listing_does_not_import_torch(args, toy_site):
             f"try:\n    cli({args!r})\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
             "assert 'torch' not in sys.modules, 'torch was imported'\n"
             "print('TORCH-FREE')")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=zoo_env(toy_site))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=zoo_env(toy_site),
+                         timeout=SUBPROCESS_TIMEOUT)
     assert "TORCH-FREE" in out.stdout, out.stderr
 
 
 def test_python_dash_m_and_version():
-    out = subprocess.run([sys.executable, "-m", "zoo", "--version"], capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-m", "zoo", "--version"], capture_output=True, text=True,
+                         timeout=SUBPROCESS_TIMEOUT)
     assert out.returncode == 0 and out.stdout.startswith("zoo, version")
 
 

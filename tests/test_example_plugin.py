@@ -1,7 +1,9 @@
 """The tutorial's plugin, installed with pip into a throwaway virtual environment and run for real.
 
-One venv for the module (``--system-site-packages``, so it sees torch; ``--no-index --no-deps
---no-build-isolation``, so it works offline): zoo and the example are installed into it with pip,
+One venv for the module, made from the interpreter running the tests, that sees that interpreter's
+packages (torch above all) through a ``.pth`` file: ``--system-site-packages`` would not do, since in
+a venv it exposes the *base* interpreter's packages, not the venv's. zoo and the example are then
+installed into it with pip (``--no-index --no-deps --no-build-isolation``, so it works offline),
 exactly as ``docs/plugins.md`` says, and its own ``zoo`` executable runs the tutorial's commands.
 """
 
@@ -11,12 +13,15 @@ import json
 import os
 import re
 import shutil
+import site
 import subprocess
 import sys
 from fnmatch import fnmatch
 from pathlib import Path
 
 import pytest
+
+from conftest import SUBPROCESS_TIMEOUT
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "docs" / "examples" / "zoo-example"
@@ -60,7 +65,7 @@ class Venv:
         self.env.update(PATH=f"{self.bin}{os.pathsep}{os.environ.get('PATH', '')}",
                         VIRTUAL_ENV=str(root / "venv"), ZOO_HOME=str(root / "zoo-home"), ZOO_OFFLINE="1")
 
-    def run(self, *args: str, cwd: Path | None = None, timeout: float = 300,
+    def run(self, *args: str, cwd: Path | None = None, timeout: float = SUBPROCESS_TIMEOUT,
             **env: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([str(a) for a in args], cwd=cwd or self.project, env={**self.env, **env},
                               capture_output=True, text=True, timeout=timeout)
@@ -71,19 +76,42 @@ class Venv:
         return done
 
 
+def outer_site_dirs() -> list[str]:
+    """The site-packages of the interpreter running the tests: a venv's own, or the system's."""
+    dirs = list(site.getsitepackages())
+    if site.ENABLE_USER_SITE:
+        dirs.append(site.getusersitepackages())
+    return [d for d in dirs if Path(d).is_dir()]
+
+
+def see_outer_packages(python: Path) -> None:
+    """Let the venv of ``python`` import what the test interpreter has, after its own packages.
+
+    ``site.addsitedir`` (not a bare path) so that the outer ``.pth`` files (editable installs) apply.
+    """
+    purelib = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                             capture_output=True, text=True, check=True, timeout=SUBPROCESS_TIMEOUT).stdout.strip()
+    lines = [f"import site; site.addsitedir({d!r})" for d in outer_site_dirs()]
+    (Path(purelib) / "zoo_tests_outer_site.pth").write_text("\n".join(lines) + "\n")
+
+
 @pytest.fixture(scope="module")
 def venv(tmp_path_factory: pytest.TempPathFactory) -> Venv:
     """``python -m venv`` + ``pip install -e /path/to/zoo`` + ``pip install -e .`` (the tutorial)."""
     v = Venv(tmp_path_factory.mktemp("example-venv"))
     shutil.copytree(EXAMPLE, v.project, ignore=shutil.ignore_patterns(*IGNORED))
-    # --without-pip: the venv uses the system's pip and setuptools (ensurepip is slow and would
-    # shadow them with older copies); pip still installs into the venv.
-    made = v.run(sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", v.root / "venv")
+    # --without-pip: the venv uses the test interpreter's pip and setuptools (ensurepip is slow and
+    # would shadow them with older copies); pip still installs into the venv.
+    made = v.run(sys.executable, "-m", "venv", "--without-pip", v.root / "venv")
     assert made.returncode == 0, made.stderr
+    see_outer_packages(v.bin / "python")
     installed = v.run(v.bin / "python", "-m", "pip", "install", "-q", "--no-index", "--no-deps",
                       "--no-build-isolation", "-e", ROOT, "-e", ".")
     assert installed.returncode == 0, installed.stdout + installed.stderr
     assert (v.bin / "zoo").is_file(), "pip did not install the zoo executable into the venv"
+    where = v.run(v.bin / "python", "-c", "import zoo_example, torch; print(zoo_example.__file__)")
+    assert where.returncode == 0, where.stderr
+    assert Path(where.stdout.strip()).is_relative_to(v.project), "the example imported from elsewhere"
     return v
 
 
@@ -136,8 +164,9 @@ def test_zoo_run_one_batch_then_publish_and_pull_the_weights(venv: Venv) -> None
 
 
 def test_contract_kit_passes_in_the_venv(venv: Venv) -> None:
-    """The example's own tests (tests/test_zoo_contract.py), run as the author would: ``pytest``."""
-    done = venv.run(venv.bin / "python", "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rs")
+    """The example's own tests (tests/test_zoo_contract.py), run as the author would: ``pytest``,
+    with warnings as errors (as many projects run it): the kit itself must raise none."""
+    done = venv.run(venv.bin / "python", "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rs", "-W", "error")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     passed = re.search(r"(\d+) passed", done.stdout)
     assert passed and int(passed.group(1)) == 1 + 6 * 2, done.stdout  # loads + 6 tests × 2 experiments

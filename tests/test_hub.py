@@ -19,7 +19,7 @@ from click.testing import CliRunner
 from zoo import hub, weights
 from zoo.cli import cli
 
-from conftest import run_zoo, zoo_env
+from conftest import SUBPROCESS_TIMEOUT, run_zoo, zoo_env
 
 
 class Served:
@@ -380,7 +380,8 @@ def test_list_pretrained_is_torch_free_and_pull_works_from_the_real_cli(server, 
     code = ("import sys\nfrom zoo.cli import cli\n"
             "try:\n    cli(['list', '--pretrained'])\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
             "assert 'torch' not in sys.modules, 'torch was imported'\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                         timeout=SUBPROCESS_TIMEOUT)
     assert out.returncode == 0, out.stderr
     assert "toy.regression" in out.stdout and "mse=0.5" in out.stdout and "toy.gan" not in out.stdout
     pulled = run_zoo(["pull", "toy.regression"], env)
