@@ -131,3 +131,41 @@ def test_finish_skips_the_reference_when_no_index_can_be_read(monkeypatch):
     text = finish_block(summary, decodes=False)
     assert text.splitlines()[0] == "result: test error_mean 50"
     assert "zoo predict" not in text and "zoo eval clock.multihead --weights r/model.safetensors" in text
+
+
+# ---------------------------------------------------------------- consistent numbers
+
+
+def test_list_descriptions_are_cut_on_a_word_with_an_ellipsis():
+    result = CliRunner().invoke(cli, ["list", "--kind", "models"])
+    assert result.exit_code == 0, result.output
+    row = next(line for line in result.stdout.splitlines() if line.startswith("clock-fig1 "))
+    assert row.endswith(" …") and row.split()[-2] == "Conv(32)-Pool-Conv(64,"  # a whole word, then the ellipsis
+    assert "Pool-Conv(128)" not in row
+
+
+def test_figures_cover_the_split_the_metrics_cover(toy, tmp_path, monkeypatch):
+    seen: list[int] = []
+
+    def figures(self, model, batches, out_dir):
+        seen.append(sum(len(b[0]) for b in batches))
+        return []
+
+    import zoo_toy
+
+    monkeypatch.setattr(zoo_toy.Regression, "figures", figures)
+    summary = train_to(io.StringIO(), monkeypatch, tmp_path, epochs=1, batch_size=8)
+    assert seen == [64] and summary["figures"] == []  # Blobs' test split: all 64, not 4 batches of 8
+
+
+def test_sample_scale_makes_bigger_tiles(tmp_path):
+    from PIL import Image
+
+    out = tmp_path / "grid.png"
+    args = ["sample", "gan.mnist", "--pretrained", "-n", "4", "--out", str(out)]
+    assert CliRunner().invoke(cli, args).exit_code == 0
+    assert Image.open(out).size == (2 * (28 + 2) + 2,) * 2
+    assert CliRunner().invoke(cli, [*args, "--scale", "3"]).exit_code == 0
+    assert Image.open(out).size == (2 * (84 + 2) + 2,) * 2
+    bad = CliRunner().invoke(cli, [*args, "--scale", "0"])
+    assert bad.exit_code == 2 and "--scale" in bad.output

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
+import textwrap
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +16,7 @@ KINDS = ("experiments", "tasks", "datasets", "models")
 BASES: dict[str, type] = {"tasks": Task, "datasets": Dataset, "models": Model}
 EXPERIMENT_NAME = re.compile(r"^[a-z][a-z0-9_-]*(\.[a-z0-9][a-z0-9_-]*)+$")
 COMPONENT_NAME = re.compile(r"^[a-z][a-z0-9_.-]*$")
+SUMMARY_WIDTH = 90  # characters of a description that `zoo list` shows
 
 
 @dataclass(frozen=True)
@@ -25,8 +27,11 @@ class Entry:
 
     @property
     def summary(self) -> str:
+        """The description's first paragraph on one line, cut at a word (``zoo list``'s column)."""
         doc = self.obj.description if isinstance(self.obj, Experiment) else self.obj.__doc__
-        return (doc or "").strip().splitlines()[0] if (doc or "").strip() else ""
+        paragraph = re.sub(r"-\n\s*", "-", (doc or "").strip().split("\n\n")[0])  # Conv-\nPool
+        paragraph = " ".join(paragraph.split())
+        return textwrap.shorten(paragraph, SUMMARY_WIDTH, placeholder=" …", break_on_hyphens=False)
 
 
 def natural_key(name: str) -> list[Any]:

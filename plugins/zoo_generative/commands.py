@@ -78,6 +78,13 @@ def _decode(module: nn.Module, z: torch.Tensor) -> torch.Tensor:
         return torch.cat([module.generate(z[i:i + 256].to(device)).cpu() for i in range(0, len(z), 256)])
 
 
+def upscale(images: torch.Tensor, scale: int) -> torch.Tensor:
+    """Each pixel repeated ``scale`` × ``scale`` times: sharp, bigger tiles for a screen."""
+    import torch.nn.functional as F
+
+    return images if scale == 1 else F.interpolate(images.float(), scale_factor=scale, mode="nearest")
+
+
 def _png(out: str) -> Path:
     path = Path(out)
     if path.suffix.lower() != ".png":
@@ -90,9 +97,11 @@ def _png(out: str) -> Path:
 @_with_weight_options
 @click.option("-n", "count", default=64, show_default=True, type=click.IntRange(1, 4096), help="Samples.")
 @click.option("--nrow", default=0, type=int, help="Images per row (default: √n).")
+@click.option("--scale", default=1, show_default=True, type=click.IntRange(1, 16),
+              help="Upscale each tile N times (nearest neighbour): 28-px digits are small.")
 @click.option("--out", required=True, help="Output PNG.")
 def sample(name: str, weights: str | None, pretrained: bool, device: str, seed: int, count: int,
-           nrow: int, out: str) -> None:
+           nrow: int, scale: int, out: str) -> None:
     """Draw N samples from a VAE's or GAN's prior and save them as a grid."""
     import math
 
@@ -103,7 +112,7 @@ def sample(name: str, weights: str | None, pretrained: bool, device: str, seed: 
     path = _png(out)
     module = load_generator(name, weights, pretrained, device)
     z = torch.randn(count, module.latent_dim, generator=torch.Generator().manual_seed(seed))
-    save_grid(_decode(module, z), path, nrow=nrow or max(1, math.isqrt(count - 1) + 1))
+    save_grid(upscale(_decode(module, z), scale), path, nrow=nrow or max(1, math.isqrt(count - 1) + 1))
     click.echo(str(path))
 
 
@@ -114,9 +123,11 @@ def sample(name: str, weights: str | None, pretrained: bool, device: str, seed: 
 @click.option("--steps", default=8, show_default=True, type=int, help="Points along each line.")
 @click.option("--range", "span", default=3.0, show_default=True, type=float,
               help="Each chosen coordinate runs from −RANGE to +RANGE (prior std units).")
+@click.option("--scale", default=1, show_default=True, type=click.IntRange(1, 16),
+              help="Upscale each tile N times (nearest neighbour): 28-px digits are small.")
 @click.option("--out", required=True, help="Output PNG.")
 def interpolate(name: str, weights: str | None, pretrained: bool, device: str, seed: int, dims: str,
-                steps: int, span: float, out: str) -> None:
+                steps: int, span: float, scale: int, out: str) -> None:
     """Vary chosen latent coordinates of one prior sample along a line: a row, or a grid for two."""
     from .tasks import save_grid
 
@@ -127,5 +138,5 @@ def interpolate(name: str, weights: str | None, pretrained: bool, device: str, s
     path = _png(out)
     module = load_generator(name, weights, pretrained, device)
     codes = interpolation_codes(module.latent_dim, dim_list, steps, span, seed)
-    save_grid(_decode(module, codes), path, nrow=steps)
+    save_grid(upscale(_decode(module, codes), scale), path, nrow=steps)
     click.echo(str(path))
