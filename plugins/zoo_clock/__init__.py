@@ -13,6 +13,7 @@ from zoo import Experiment, hookimpl
 from .data import NpyClocks, SyntheticClocks
 from .models import ClockResNet, Figure1CNN, Figure2CNN
 from .tasks import ClockAngles, ClockClasses, ClockMultiHead, ClockRegression
+from .wild import WildClocks
 
 _SEED = "the seed's"
 
@@ -29,6 +30,7 @@ def zoo_register_tasks(register: Callable[..., None]) -> None:
 def zoo_register_datasets(register: Callable[..., None]) -> None:
     register("clock-synthetic", SyntheticClocks)
     register("clock-npy", NpyClocks)
+    register("clock-wild", WildClocks)
 
 
 @hookimpl

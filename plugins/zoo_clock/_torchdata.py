@@ -42,3 +42,28 @@ class ArrayClocks(torch.utils.data.Dataset):
         i = int(self.indices[index])
         x = torch.from_numpy(np.array(self.images[i], dtype=np.uint8))[None].float().div_(255.0)
         return x, torch.from_numpy(np.asarray(self.labels[i], dtype=np.int64).copy())
+
+
+class RenderedWildClocks(torch.utils.data.Dataset):
+    """``size`` wild clocks of (seed, stream); optionally with the dial's normalised homography."""
+
+    def __init__(self, size: int, seed: int, stream: int, config: Any,
+                 with_geometry: bool = False) -> None:
+        self.size, self.seed, self.stream = int(size), int(seed), int(stream)
+        self.config, self.with_geometry = config, bool(with_geometry)
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, ...]:
+        from .wild import normalised_homography, render_wild
+
+        if not 0 <= index < self.size:
+            raise IndexError(index)
+        s = render_wild(self.seed, index, self.stream, self.config)
+        x = torch.from_numpy(s.image)[None].float().div_(255.0)
+        y = torch.tensor([s.hour, s.minute], dtype=torch.long)
+        if not self.with_geometry:
+            return x, y
+        h = torch.from_numpy(normalised_homography(s.homography).astype(np.float32))
+        return x, y, h
