@@ -42,6 +42,7 @@ def natural_key(name: str) -> list[Any]:
 class Registry:
     def __init__(self) -> None:
         self.tables: dict[str, dict[str, Entry]] = {kind: {} for kind in KINDS}
+        self.duplicates: list[str] = []  # "model 'x'" a plugin registered twice (last one wins)
 
     def register_callback(self, kind: str, plugin: str) -> Callable[..., None]:
         """The ``register`` a plugin's hook receives: validates, then records who registered it."""
@@ -62,6 +63,8 @@ class Registry:
                 if not isinstance(name, str) or not COMPONENT_NAME.match(name):
                     raise ValueError(f"{kind[:-1]} name {name!r} must be lowercase letters, digits, -_.")
             table = self.tables[kind]
+            if name in table and table[name].plugin == plugin:
+                self.duplicates.append(f"{kind[:-1]} '{name}'")
             if name in table and table[name].plugin != plugin:
                 raise ValueError(
                     f"{kind[:-1]} '{name}' is registered by both '{table[name].plugin}' and '{plugin}'"

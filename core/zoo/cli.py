@@ -45,9 +45,12 @@ class ZooGroup(click.Group):
             return super().invoke(ctx)
         except ZooError as e:
             exit_with(e)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as e:  # Ctrl-C: 130; a run stopped by SIGTERM: 143
             click.echo("zoo: interrupted", err=True)
-            sys.exit(130)
+            sys.exit(getattr(e, "exit_code", 130))
+        except OSError as e:  # read-only folder, disk full, name too long…: one line, exit 1
+            where = f"{e.filename}: " if e.filename else ""
+            exit_with(ZooError(f"{where}{e.strerror or e}"))
 
 
 @click.group(cls=ZooGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -201,6 +204,12 @@ def plugins() -> None:
             click.echo(f"{name}{dist}: FAILED: {info_.error}")
         else:
             click.echo(f"{name}{dist}: {', '.join(info_.hooks) or 'no hooks'}")
+        for message in info_.warnings:
+            click.echo(f"  warning: {message}")
+    from .plugins import unknown_wanted, unknown_wanted_message
+
+    if unknown_wanted:
+        click.echo(unknown_wanted_message())
 
 
 # ------------------------------------------------------------------ run / eval / predict
@@ -219,13 +228,14 @@ def plugins() -> None:
 @click.option("--seed", type=int)
 @click.option("--deterministic", is_flag=True, default=None, help="Deterministic algorithms only.")
 @click.option("--data", "data_path", metavar="PATH", help="Dataset folder (e.g. images.npy + labels.npy).")
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), help="Run directory.")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), help="Run directory.")
+@click.option("--overwrite", is_flag=True, help="Replace the run already in --out (default: refuse).")
 @click.option("--resume", is_flag=False, flag_value="latest", default=None, metavar="[RUN_DIR]",
               help="Continue a run from its checkpoint (default: the latest run of NAME).")
 @click.option("--checkpoint-every", type=int, help="Also checkpoint every N steps.")
 @weights_option
 @set_option
-def run(name: str, data_path: str | None, out_dir: Path | None, resume: str | None,
+def run(name: str, data_path: str | None, out_dir: Path | None, overwrite: bool, resume: str | None,
         weights: str | None, pretrained: bool, sets: tuple[str, ...], **flags: Any) -> None:
     """Train experiment NAME; writes a run directory with weights, metrics and figures."""
     from .experiment import from_dict, resolve, with_overrides
@@ -241,16 +251,21 @@ def run(name: str, data_path: str | None, out_dir: Path | None, resume: str | No
         config_file = run_dir / "config.json"
         if not config_file.is_file():
             raise UsageError(f"cannot resume: {config_file} does not exist")
-        config = from_dict(json.loads(config_file.read_text()))
+        try:
+            config = from_dict(json.loads(config_file.read_text()))
+        except ValueError as e:
+            raise UsageError(f"cannot resume: {config_file} is not valid JSON ({e})") from None
         if config.experiment != name:
             raise UsageError(f"{run_dir} is a run of {config.experiment}, not {name}")
         config = with_overrides(config, overrides)
     else:
         run_dir = out_dir
         config = resolve(name, overrides, data_path=data_path)
-    from .trainer import train
+    from .trainer import check_run_dir, train
 
-    summary = train(config, run_dir, resume=bool(resume), init_weights=init)
+    if run_dir is not None and not resume:
+        check_run_dir(run_dir, overwrite)  # before the model is built: fail fast
+    summary = train(config, run_dir, resume=bool(resume), init_weights=init, overwrite=overwrite)
     if summary:
         metric = summary["main_metric"]
         click.echo(f"test {metric}: {summary['test'].get(metric, float('nan')):.4f}")
@@ -278,8 +293,8 @@ def _device(name: str) -> Any:
 @click.option("--data", "data_path", metavar="PATH")
 @click.option("--split", default="test", show_default=True)
 @click.option("--device", default="auto", show_default=True)
-@click.option("--batch-size", type=int, default=256, show_default=True)
-@click.option("--limit-batches", type=int, default=0)
+@click.option("--batch-size", type=click.IntRange(1), default=256, show_default=True)
+@click.option("--limit-batches", type=click.IntRange(0), default=0)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object of metrics on stdout.")
 @set_option
 def eval_(name: str, weights: str | None, pretrained: bool, data_path: str | None, split: str,
@@ -315,15 +330,60 @@ def predict(name: str, images: tuple[Path, ...], weights: str | None, pretrained
     from .weights import load_model
 
     report_failures()
+    _refuse_unless_it_predicts(name)
     assembled, module = load_model(name, pick_weights(name, weights, pretrained), device=device)
     for path in images:
         if not path.is_file():
             raise UsageError(f"no such image: {path}")
     for path in images:
-        x = assembled.dataset.load_image(path).to(device)
+        x = _load_image(assembled, path).to(device)
         with torch.no_grad():
             outputs = assembled.task.forward(module, (x[None],))
         click.echo(f"{assembled.task.decode(outputs)[0]}\t{path}")
+
+
+def _refuse_unless_it_predicts(name: str) -> None:
+    """A task without ``decode`` (autoencoders, GANs) has no per-image answer to print."""
+    from .api import Task
+    from .experiment import resolve
+
+    task = registry().get("tasks", resolve(name).task).obj
+    if task.decode is Task.decode:
+        raise UsageError(f"{name} cannot predict (no per-image output); try zoo sample / zoo eval")
+
+
+def _load_image(assembled: Any, path: Path) -> Any:
+    """The dataset's ``load_image``; whatever it raises becomes one line naming plugin and file.
+
+    Unreadable files and decompression bombs (PIL's warning, too) are bad input (exit 2); any
+    other exception is the plugin's failure (exit 1).
+    """
+    import warnings
+
+    from PIL import Image
+
+    from .api import Dataset
+
+    entry = registry().get("datasets", assembled.config.data)
+    who = f"plugin '{entry.plugin}' (dataset {entry.name})"
+    if type(assembled.dataset).load_image is Dataset.load_image:
+        raise UsageError(f"{who} cannot read image files")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            x = assembled.dataset.load_image(path)
+    except ZooError:
+        raise
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError, OSError, ValueError,
+            SyntaxError) as e:  # PIL's UnidentifiedImageError is an OSError
+        raise UsageError(f"{who} cannot read {path}: {e}") from None
+    except Exception as e:
+        raise ZooError(f"{who} failed on {path}: {type(e).__name__}: {e}") from None
+    expected = tuple(assembled.spec.input_shape)
+    shape = tuple(getattr(x, "shape", ()))
+    if shape != expected:
+        raise ZooError(f"{who} returned shape {shape} for {path}; expected {expected}")
+    return x
 
 
 # ------------------------------------------------------------------ pull / publish (weights)

@@ -16,6 +16,14 @@ class UsageError(ZooError):
     exit_code = 2
 
 
+class Interrupted(KeyboardInterrupt):
+    """A run stopped by a signal after checkpointing; the CLI exits 128 + signal (130, 143)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum, self.exit_code = signum, 128 + signum
+
+
 class UnknownName(UsageError):
     def __init__(self, kind: str, name: str, known: Iterable[str]) -> None:
         known = list(known)

@@ -35,6 +35,7 @@ class PluginInfo:
     version: str | None = None
     error: str | None = None
     hooks: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # e.g. a name it registers twice
 
 
 class PluginError(ZooError):
@@ -44,6 +45,7 @@ class PluginError(ZooError):
 pm = pluggy.PluginManager("zoo")
 pm.add_hookspecs(hookspecs)
 plugin_info: dict[str, PluginInfo] = {}
+unknown_wanted: list[str] = []  # ZOO_LOAD_PLUGINS names that match no installed plugin
 _loaded = False
 _registry: Registry | None = None
 
@@ -56,6 +58,13 @@ def _fail(info: PluginInfo, error: BaseException) -> None:
     info.error = f"{type(error).__name__}: {error}".splitlines()[0]
     if _strict():
         raise PluginError(f"plugin '{info.name}' failed: {info.error}") from error
+
+
+def _warn(info: PluginInfo, message: str) -> None:
+    """A plugin mistake that leaves it usable: reported in one line; fatal when strict."""
+    if _strict():
+        raise PluginError(f"plugin '{info.name}' {message}")
+    info.warnings.append(message)
 
 
 def load_entry_points() -> None:
@@ -77,6 +86,24 @@ def load_entry_points() -> None:
             _register_checked(ep.load(), ep.name)
         except Exception as e:  # a broken plugin must not break the others
             _fail(info, e)
+    _check_wanted(wanted)
+
+
+def _check_wanted(wanted: set[str]) -> None:
+    """``ZOO_LOAD_PLUGINS=nosuch`` loading nothing must not pass silently: record (or, strict,
+    refuse) the names that match no entry point or distribution."""
+    installed = {ep.name: ep.dist.name if ep.dist else None for ep in entry_points(group="zoo")}
+    known = set(installed) | {d for d in installed.values() if d}
+    unknown_wanted[:] = sorted(wanted - known)
+    if unknown_wanted and _strict():
+        raise PluginError(unknown_wanted_message())
+
+
+def unknown_wanted_message() -> str:
+    installed = sorted(f"{ep.name} ({ep.dist.name})" if ep.dist else ep.name
+                       for ep in entry_points(group="zoo"))
+    return (f"ZOO_LOAD_PLUGINS names {', '.join(unknown_wanted)}: not installed; "
+            f"installed: {', '.join(installed) or 'none'}")
 
 
 def _register_checked(plugin: Any, name: str) -> None:
@@ -98,6 +125,8 @@ def registry() -> Registry:
         return _registry
     load_entry_points()
     reg = Registry()
+    for info in plugin_info.values():
+        info.warnings.clear()
     for hook_name, kind in HOOKS.items():
         for impl in getattr(pm.hook, hook_name).get_hookimpls():
             name = pm.get_name(impl.plugin) or repr(impl.plugin)
@@ -108,9 +137,13 @@ def registry() -> Registry:
                 continue
             try:
                 register = reg.register_callback(kind, name)
+                before = len(reg.duplicates)
                 impl.function(**({"register": register} if "register" in impl.argnames else {}))
             except Exception as e:
                 _fail(info, e)
+                continue
+            for what in reg.duplicates[before:]:
+                _warn(info, f"registers {what} twice (the last one wins)")
     for impl in pm.hook.zoo_register_commands.get_hookimpls():
         name = pm.get_name(impl.plugin)
         info = plugin_info.setdefault(name, PluginInfo(name))
@@ -143,10 +176,15 @@ def failures() -> list[PluginInfo]:
 
 
 def report_failures(stream: Any = None) -> None:
-    """Print each failed plugin once, in one line."""
+    """Print each failed plugin once, in one line; then plugin warnings, unknown ZOO_LOAD_PLUGINS."""
     stream = stream or sys.stderr
     for info in failures():
         print(f"zoo: plugin '{info.name}' failed: {info.error}", file=stream)
+    for info in plugin_info.values():
+        for message in info.warnings:
+            print(f"zoo: plugin '{info.name}' {message}", file=stream)
+    if unknown_wanted:
+        print(f"zoo: {unknown_wanted_message()}", file=stream)
 
 
 def reset() -> None:
@@ -155,5 +193,6 @@ def reset() -> None:
     for name, _ in list(pm.list_name_plugin()):
         pm.unregister(name=name)
     plugin_info.clear()
+    unknown_wanted.clear()
     _loaded = False
     _registry = None

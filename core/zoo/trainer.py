@@ -34,7 +34,7 @@ from torch.utils.data import DataLoader, Sampler
 from . import checkpoint
 from .api import Dataset
 from .config import RunConfig, TrainConfig
-from .errors import UsageError, ZooError
+from .errors import Interrupted, UsageError, ZooError
 from .experiment import Assembled, assemble, count_parameters
 from .progress import Progress, planned_epochs, total_steps
 from .weights import (
@@ -260,9 +260,34 @@ def latest_run_dir(name: str) -> Path:
     return runs[-1]
 
 
+RUN_FILES = ("summary.json", "model.safetensors", CHECKPOINT, "metrics.jsonl")  # what a run leaves
+
+
+def check_run_dir(run_dir: Path, overwrite: bool = False) -> None:
+    """Refuse to start a new run in a folder that holds one: its weights would be replaced and its
+    metrics appended to. ``overwrite`` allows it (``prepare_run_dir`` then clears those files)."""
+    if run_dir.exists() and not run_dir.is_dir():
+        raise UsageError(f"--out {run_dir} is a file, not a folder")
+    found = [name for name in RUN_FILES if (run_dir / name).exists()]
+    if found and not overwrite:
+        finished = "summary.json" in found or "model.safetensors" in found
+        what = "a finished run" if finished else "an unfinished run"
+        raise UsageError(f"{run_dir} already holds {what} ({', '.join(found)}); continue it with "
+                         f"--resume {run_dir}, pick another --out, or pass --overwrite to replace it")
+
+
+def prepare_run_dir(run_dir: Path, overwrite: bool = False) -> None:
+    """Create the run folder for a fresh run; with ``overwrite``, remove the old run's files."""
+    check_run_dir(run_dir, overwrite)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    for name in (*RUN_FILES, "best.safetensors", "config.json"):
+        (run_dir / name).unlink(missing_ok=True)
+
+
 class Trainer:
     def __init__(self, config: RunConfig, run_dir: Path | None = None, resume: bool = False,
-                 init_weights: str | None = None, progress: bool | None = None) -> None:
+                 init_weights: str | None = None, progress: bool | None = None,
+                 overwrite: bool = False) -> None:
         self.config, cfg = config, config.train
         self.cfg = cfg
         self.distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
@@ -324,7 +349,7 @@ class Trainer:
         if resume:
             self.restore(self.run_dir / CHECKPOINT)
         elif self.main:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
+            prepare_run_dir(self.run_dir, overwrite)
             atomic_write_text(self.run_dir / "config.json", json.dumps(config.to_dict(), indent=2))
         self.writer = self._tensorboard() if self.main else None
 
@@ -410,7 +435,7 @@ class Trainer:
             print(f"zoo: training {self.config.experiment} on {self.device} ({precision}, {self.world} "
                   f"process{'es' if self.world > 1 else ''}): {self.plan(epochs)} → {self.run_dir}",
                   file=sys.stderr)
-        self.stop_requested = False
+        self.stop_requested = 0  # the signal that asked to stop, once one arrives
         restore_sigint = self.catch_sigint()
         progress.start(total_steps(cfg.epochs, updates_per_epoch, cfg.max_steps), self.global_step,
                        self.epoch)
@@ -459,7 +484,7 @@ class Trainer:
                     else:
                         progress.update(self.global_step, epoch=self.epoch)
                     if self.stop_requested:
-                        raise KeyboardInterrupt
+                        raise Interrupted(self.stop_requested)
                     if done:
                         break
                 self.check_finite(bad_step)
@@ -501,21 +526,24 @@ class Trainer:
         return f"{cfg.epochs} epoch(s) × {per_epoch}"
 
     def catch_sigint(self) -> Any:
-        """First Ctrl-C: finish the batch, checkpoint, stop. Second Ctrl-C: stop at once."""
+        """First Ctrl-C or SIGTERM (``timeout``, schedulers, ``docker stop``): finish the batch,
+        checkpoint, stop; ``stop_requested`` holds the signal. A second one: stop at once."""
         import signal
         import threading
 
         if threading.current_thread() is not threading.main_thread():
             return lambda: None
-        previous = signal.getsignal(signal.SIGINT)
+        caught = (signal.SIGINT, signal.SIGTERM)
+        previous = {signum: signal.getsignal(signum) for signum in caught}
 
         def handler(signum: int, frame: Any) -> None:
             if self.stop_requested:
-                raise KeyboardInterrupt
-            self.stop_requested = True
+                raise Interrupted(signum)
+            self.stop_requested = signum
 
-        signal.signal(signal.SIGINT, handler)
-        return lambda: signal.signal(signal.SIGINT, previous)
+        for signum in caught:
+            signal.signal(signum, handler)
+        return lambda: [signal.signal(signum, action) for signum, action in previous.items()]
 
     def toggle(self, s: str) -> None:
         toggle_step(self.params, s)
@@ -662,7 +690,9 @@ class Trainer:
 
 
 def train(config: RunConfig, run_dir: Path | None = None, resume: bool = False,
-          init_weights: str | None = None, progress: bool | None = None) -> dict[str, Any]:
+          init_weights: str | None = None, progress: bool | None = None,
+          overwrite: bool = False) -> dict[str, Any]:
     """Train one run to the end and return its summary (what ``summary.json`` holds)."""
-    trainer = Trainer(config, run_dir, resume=resume, init_weights=init_weights, progress=progress)
+    trainer = Trainer(config, run_dir, resume=resume, init_weights=init_weights, progress=progress,
+                      overwrite=overwrite)
     return trainer.fit()

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from zoo import Dataset, UsageError
+from zoo.config import ranged
 
 if TYPE_CHECKING:
     import torch
@@ -48,12 +49,12 @@ def load_image(path: Path) -> torch.Tensor:
 
 @dataclass
 class SyntheticConfig:
-    difficulty: float = 1.0  # 0 clean … 1 default … 2 hard (see zoo_clock.render)
-    train_size: int = 20000
-    val_size: int = 1000
-    test_size: int = 2000
-    test_seed: int = 20240  # the test set never changes with the run's seed
-    supersample: int = 2  # draw at 2× and warp down: smoother edges, ~25% slower
+    difficulty: float = ranged(1.0, 0, 3)  # 0 clean … 1 default … 2 hard (see zoo_clock.render)
+    train_size: int = ranged(20000, 1)
+    val_size: int = ranged(1000, 1)
+    test_size: int = ranged(2000, 1)
+    test_seed: int = ranged(20240, 0, 2**32 - 1)  # the test set never changes with the run's seed
+    supersample: int = ranged(2, 1, 8)  # draw at 2× and warp down: smoother edges, ~25% slower
 
 
 class SyntheticClocks(Dataset):
@@ -87,8 +88,8 @@ class SyntheticClocks(Dataset):
 @dataclass
 class NpyConfig:
     root: str | None = None  # folder with images.npy and labels.npy; default $ZOO_DATA/clock
-    val_fraction: float = 0.1
-    test_fraction: float = 0.1
+    val_fraction: float = ranged(0.1, 0, 1, hi_open=True)
+    test_fraction: float = ranged(0.1, 0, 1, hi_open=True)
 
 
 EXPECTED = ("expected images.npy (N,150,150) uint8 and labels.npy (N,2) int "
@@ -125,6 +126,9 @@ class NpyClocks(Dataset):
         arrays = {}
         for name in ("images.npy", "labels.npy"):
             path = root / name
+            if (path.exists() or path.is_symlink()) and not path.is_file():  # np.load on a FIFO hangs
+                raise UsageError(f"{path} is not a regular file (a folder, FIFO or broken link); "
+                                 f"{EXPECTED}")
             if not path.is_file():
                 raise UsageError(f"no {name} in {root} (found: {', '.join(found) or 'nothing'}); "
                                  f"{EXPECTED}")

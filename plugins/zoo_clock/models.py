@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from zoo import Model, Spec, UsageError
+from zoo.config import ranged
 
 if TYPE_CHECKING:
     from torch import nn
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
 
 @dataclass
 class SeedConfig:
-    dropout: float = 0.0  # the seed used none
+    dropout: float = ranged(0.0, 0, 1, hi_open=True)  # the seed used none
 
 
 class Figure1CNN(Model):
@@ -47,9 +48,9 @@ class Figure2CNN(Model):
 
 @dataclass
 class ResNetConfig:
-    width: int = 32  # channels of the first stage (then 2×, 4×, 8×)
-    hidden: int = 256
-    dropout: float = 0.0
+    width: int = ranged(32, 1)  # channels of the first stage (then 2×, 4×, 8×)
+    hidden: int = ranged(256, 1)
+    dropout: float = ranged(0.0, 0, 1, hi_open=True)
     backbone: str = ""  # a timm model name (e.g. resnet18) instead of the built-in net
 
 

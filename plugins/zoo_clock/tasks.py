@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from zoo import Task
+from zoo.config import ranged
 
 from . import metrics
 
@@ -114,8 +115,8 @@ class ClockRegression(ClockTask):
 
 @dataclass
 class ClassesConfig:
-    classes: int = 24  # bins on the 12-hour dial; 720 = one per minute
-    label_smoothing: float = 0.0
+    classes: int = ranged(24, 2)  # bins on the 12-hour dial; 720 = one per minute
+    label_smoothing: float = ranged(0.0, 0, 1, hi_open=True)
 
 
 class ClockClasses(ClockTask):
@@ -161,7 +162,7 @@ class ClockClasses(ClockTask):
 
 @dataclass
 class MultiHeadConfig:
-    minute_weight: float = 1.0  # weight of the minute MSE (minutes / 60) against the hour CE
+    minute_weight: float = ranged(1.0, 0)  # weight of the minute MSE (minutes / 60) against the hour CE
 
 
 class ClockMultiHead(ClockTask):
@@ -194,7 +195,7 @@ class ClockMultiHead(ClockTask):
 
 @dataclass
 class AnglesConfig:
-    hour_weight: float = 1.0  # weight of the hour-hand terms against the minute-hand terms
+    hour_weight: float = ranged(1.0, 0)  # weight of the hour-hand terms against the minute-hand terms
 
 
 class ClockAngles(ClockTask):

@@ -20,7 +20,8 @@ weights_options = [
     click.option("--weights", "weights", metavar="W", help="NAME[:TAG], a .safetensors file or a URL."),
     click.option("--pretrained", is_flag=True, help="Use the published weights named NAME."),
     click.option("--device", default="cpu", show_default=True, help="cpu | cuda | cuda:N | mps"),
-    click.option("--seed", default=0, show_default=True, type=int, help="Seed of the prior draws."),
+    click.option("--seed", default=0, show_default=True, type=click.IntRange(0, 2**32 - 1),
+                 help="Seed of the prior draws."),
 ]
 
 
@@ -58,6 +59,8 @@ def interpolation_codes(latent_dim: int, dims: list[int], steps: int, span: floa
             raise UsageError(f"latent dimension {d} out of range: the model has 0..{latent_dim - 1}")
     if steps < 2:
         raise UsageError("--steps must be at least 2")
+    if not 0 < span <= 100:  # also refuses nan
+        raise UsageError(f"--range must be a number in (0, 100], got {span}")
     base = torch.randn(latent_dim, generator=torch.Generator().manual_seed(seed))
     line = torch.linspace(-span, span, steps)
     if len(dims) == 1:
@@ -96,7 +99,7 @@ def _png(out: str) -> Path:
 @click.argument("name")
 @_with_weight_options
 @click.option("-n", "count", default=64, show_default=True, type=click.IntRange(1, 4096), help="Samples.")
-@click.option("--nrow", default=0, type=int, help="Images per row (default: √n).")
+@click.option("--nrow", default=0, type=click.IntRange(0, 4096), help="Images per row (default: √n).")
 @click.option("--scale", default=1, show_default=True, type=click.IntRange(1, 16),
               help="Upscale each tile N times (nearest neighbour): 28-px digits are small.")
 @click.option("--out", required=True, help="Output PNG.")
@@ -120,7 +123,8 @@ def sample(name: str, weights: str | None, pretrained: bool, device: str, seed: 
 @click.argument("name")
 @_with_weight_options
 @click.option("--dims", required=True, help="One or two latent dimensions, e.g. 10 or 10,27.")
-@click.option("--steps", default=8, show_default=True, type=int, help="Points along each line.")
+@click.option("--steps", default=8, show_default=True, type=click.IntRange(2, 64),
+              help="Points along each line.")
 @click.option("--range", "span", default=3.0, show_default=True, type=float,
               help="Each chosen coordinate runs from −RANGE to +RANGE (prior std units).")
 @click.option("--scale", default=1, show_default=True, type=click.IntRange(1, 16),

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from zoo import Dataset, UsageError
+from zoo.config import ranged
 
 if TYPE_CHECKING:
     import torch
@@ -66,7 +67,7 @@ class MNIST(Dataset):
     @dataclass
     class Config:
         root: str = ""  # default: $ZOO_DATA, else $ZOO_HOME/data (torchvision layout MNIST/raw/...)
-        val_size: int = 5000
+        val_size: int = ranged(5000, 1)
 
     def input_shape(self) -> tuple[int, ...]:
         return (1, 28, 28)
@@ -164,9 +165,9 @@ class ImageFolder(Dataset):
     @dataclass
     class Config:
         root: str = ""  # the image folder (``zoo run gan.butterfly --data DIR``)
-        size: int = 64
-        val_fraction: float = 0.05
-        test_fraction: float = 0.05
+        size: int = ranged(64, 1)
+        val_fraction: float = ranged(0.05, 0, 1, hi_open=True)
+        test_fraction: float = ranged(0.05, 0, 1, hi_open=True)
 
     def input_shape(self) -> tuple[int, ...]:
         return (3, self.config.size, self.config.size)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from zoo import Model, Spec
+from zoo.config import ranged
 
 if TYPE_CHECKING:
     from torch import nn
@@ -16,8 +17,8 @@ class ConvAE(Model):
 
     @dataclass
     class Config:
-        latent_dim: int = 32
-        width: int = 16  # channels of the first conv layer; later layers use 2× and 4×
+        latent_dim: int = ranged(32, 1)
+        width: int = ranged(16, 1)  # channels of the first conv layer; later layers use 2× and 4×
 
     def build(self, spec: Spec) -> nn.Module:
         from .nets import ConvAE as Net
@@ -30,8 +31,8 @@ class ConvVAE(Model):
 
     @dataclass
     class Config:
-        latent_dim: int = 32
-        width: int = 16
+        latent_dim: int = ranged(32, 1)
+        width: int = ranged(16, 1)
 
     def build(self, spec: Spec) -> nn.Module:
         from .nets import ConvVAE as Net
@@ -44,8 +45,8 @@ class DCGAN(Model):
 
     @dataclass
     class Config:
-        latent_dim: int = 256
-        width: int = 16
+        latent_dim: int = ranged(256, 1)
+        width: int = ranged(16, 1)
 
     def build(self, spec: Spec) -> nn.Module:
         from .nets import GAN

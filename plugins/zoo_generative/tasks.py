@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from zoo import Task, UsageError
+from zoo.config import ranged
 
 if TYPE_CHECKING:
     import torch
@@ -142,11 +143,11 @@ class VAE(Task):
     @dataclass
     class Config:
         likelihood: str = "bernoulli"  # bernoulli | gaussian
-        sigma: float = 0.1  # the Gaussian decoder's fixed pixel std
-        iw_samples: int = 100  # k of the importance-weighted bound; 0 skips it
-        iw_images: int = 256  # bound on the first N evaluation images (0: all); k decodes each
+        sigma: float = ranged(0.1, 0, lo_open=True)  # the Gaussian decoder's fixed pixel std
+        iw_samples: int = ranged(100, 0)  # k of the importance-weighted bound; 0 skips it
+        iw_images: int = ranged(256, 0)  # bound on the first N evaluation images (0: all); k decodes each
         extractor: str = ""  # FD feature extractor (see zoo_generative.metrics); "" skips FD
-        fd_samples: int = 10000
+        fd_samples: int = ranged(10000, 2)
 
     def outputs(self, input_shape: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
         return {"recon": tuple(input_shape)}
@@ -286,9 +287,9 @@ class GAN(Task):
 
     @dataclass
     class Config:
-        real_label: float = 0.9  # one-sided label smoothing (Salimans et al. 2016)
+        real_label: float = ranged(0.9, 0, 1, lo_open=True)  # one-sided label smoothing (Salimans et al. 2016)
         extractor: str = "pixels"  # FD feature extractor; experiments name a classifier's weights
-        fd_samples: int = 10000
+        fd_samples: int = ranged(10000, 2)
 
     def outputs(self, input_shape: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
         return {"image": tuple(input_shape)}
@@ -353,8 +354,8 @@ class ImageClassification(Task):
 
     @dataclass
     class Config:
-        classes: int = 10
-        label_smoothing: float = 0.0
+        classes: int = ranged(10, 2)
+        label_smoothing: float = ranged(0.0, 0, 1, hi_open=True)
 
     def outputs(self, input_shape: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
         return {"logits": (self.config.classes,)}
