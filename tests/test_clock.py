@@ -249,6 +249,7 @@ def test_npy_errors_are_one_line(tmp_path, case: str, message: str) -> None:
 
 
 def test_data_flag_switches_to_npy(tmp_path) -> None:
+    write_npy(tmp_path)  # --data picks the dataset by what the folder holds (test_clock_photos)
     config = resolve("clock.multihead", data_path=str(tmp_path))
     assert config.data == "clock-npy" and config.data_config.root == str(tmp_path)
 
@@ -300,7 +301,8 @@ def test_run_eval_predict_end_to_end(tmp_path) -> None:
                           "--weights", weights], capture_output=True, text=True,
                          timeout=SUBPROCESS_TIMEOUT)
     assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.split()[0][2] == ":"
+    assert out.stdout.split()[0].endswith("clock.png") and out.stdout.split()[1][2] == ":"
+    assert "(confidence " in out.stdout
     ev = subprocess.run(["zoo", "eval", "clock.cls24", "--weights", weights, "--json",
                          "--set", "data.test_size=4"], capture_output=True, text=True,
                         timeout=SUBPROCESS_TIMEOUT)

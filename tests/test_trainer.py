@@ -64,7 +64,7 @@ def test_eval_json_and_predict_use_the_weights(toy, tmp_path):
     result = invoke("predict", "toy.regression", str(tmp_path / "grey.png"), "--weights",
                     str(out / "model.safetensors"))
     assert result.exit_code == 0, result.output
-    value, path = result.output.strip().split("\t")
+    path, value = result.stdout.strip().split("  ")  # `IMAGE  ANSWER`: no confidence to give
     assert float(value) == pytest.approx(200 / 255, abs=0.25) and path.endswith("grey.png")
 
 

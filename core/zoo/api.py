@@ -83,6 +83,16 @@ class Task(Component):
         """Human-readable predictions, one per sample (e.g. ``"11:55"``)."""
         raise NotImplementedError
 
+    def predict(self, outputs: Mapping[str, torch.Tensor], top: int = 1
+                ) -> list[list[tuple[str, float | None]]]:
+        """Per sample, up to ``top`` readings with their probabilities, for ``zoo predict``.
+
+        The first reading is always what ``decode`` says (what ``zoo eval`` scores); the others
+        follow, most likely first. A probability is ``None`` where the task has no honest one
+        (a plain regression), and then only the decoded reading is given.
+        """
+        return [[(text, None)] for text in self.decode(outputs)]
+
     def figures(self, model: nn.Module, batches: Iterable[Batch], out_dir: Path) -> list[Path]:
         """Write figures of a trained model into ``out_dir``; the default writes none."""
         return []
@@ -92,6 +102,19 @@ class Dataset(Component):
     """Where samples come from: deterministic train/val/test splits and the sample shape."""
 
     splits: ClassVar[tuple[str, ...]] = ("train", "val", "test")
+    # What a ``--data`` folder must hold for this dataset, in a few words: the error for a folder
+    # that no candidate dataset ``accepts`` lists each one's layout.
+    data_layout: ClassVar[str] = ""
+
+    @classmethod
+    def accepts(cls, path: Path) -> bool:
+        """Whether ``--data path`` looks like this dataset's files (cheap: names, not contents).
+
+        Used when an experiment offers several datasets for ``--data`` (``data_path_dataset`` a
+        tuple): the first that accepts the path is used.
+        """
+        return False
+
 
     def input_shape(self) -> tuple[int, ...]:
         """Shape of one model input, e.g. ``(1, 150, 150)``; must not need the data on disk."""
@@ -116,6 +139,11 @@ class Dataset(Component):
         """One image file converted exactly as training inputs are (for ``zoo predict``)."""
         raise NotImplementedError
 
+    def skipped(self, split: str, seed: int) -> int:
+        """How many samples of ``split`` could not be read and were left out (each already
+        reported in one line on stderr); ``zoo eval`` reports the count. Default: none."""
+        return 0
+
 
 class Model(Component):
     """Builds an ``nn.Module`` that fits a Spec."""
@@ -130,7 +158,8 @@ class Experiment:
 
     ``settings`` maps ``"train.epochs"``, ``"model.width"``… to values; ``data_path_dataset``
     names the dataset used instead when the user passes ``--data DIR`` and the default dataset
-    takes no ``root`` (e.g. synthetic clocks → the assignment's .npy files).
+    takes no ``root`` (e.g. synthetic clocks → the assignment's .npy files). A tuple of names
+    offers several: the first whose ``Dataset.accepts(DIR)`` is true is used.
     """
 
     name: str
@@ -139,4 +168,13 @@ class Experiment:
     model: str
     description: str = ""
     settings: Mapping[str, Any] = field(default_factory=dict)
-    data_path_dataset: str | None = None
+    data_path_dataset: str | tuple[str, ...] | None = None
+
+    @property
+    def data_path_datasets(self) -> tuple[str, ...]:
+        """``data_path_dataset`` as a tuple (empty when ``--data`` has no dataset to switch to)."""
+        if not self.data_path_dataset:
+            return ()
+        if isinstance(self.data_path_dataset, str):
+            return (self.data_path_dataset,)
+        return tuple(self.data_path_dataset)

@@ -307,15 +307,36 @@ def eval_(name: str, weights: str | None, pretrained: bool, data_path: str | Non
     dev = _device(device)
     assembled, module = load_model(name, pick_weights(name, weights, pretrained), cfg.parse_sets(sets),
                                    device=str(dev), data_path=data_path)
-    if split not in assembled.dataset.splits:
-        raise UsageError(f"unknown split '{split}'; choose from {', '.join(assembled.dataset.splits)}")
+    assembled.use_split(split)
+    seed = assembled.config.train.seed
+    available = len(assembled.dataset.split(split, seed))  # reads (and reports) unreadable rows
+    scored = min(available, limit_batches * batch_size) if limit_batches else available
+    skipped = assembled.dataset.skipped(split, seed)
     metrics = evaluate(assembled, module, split, dev, pick_dtype("auto", dev), batch_size=batch_size,
-                       limit_batches=limit_batches, seed=assembled.config.train.seed)
+                       limit_batches=limit_batches, seed=seed)
+    click.echo(_scored_line(assembled, split, scored, available, skipped), err=True)
+    result: dict[str, Any] = {"split": split, "samples": scored, "skipped": skipped}
+    result.update((k, v) for k, v in metrics.items() if k not in result)
     if as_json:
-        click.echo(json.dumps(metrics))
+        click.echo(json.dumps(result))
         return
-    for key, value in metrics.items():
-        click.echo(f"{key}: {value:.4f}")
+    for key, value in result.items():
+        click.echo(f"{key}: {value:.4f}" if isinstance(value, float) else f"{key}: {value}")
+
+
+def _scored_line(assembled: Any, split: str, scored: int, available: int, skipped: int) -> str:
+    """What eval scored, said every time: the split, the count, the dataset and its folder."""
+    root = getattr(assembled.config.data_config, "root", None)
+    where = f" at {root}" if root else ""
+    count = f"{scored} of {available}" if scored < available else f"{scored}"
+    notes = [f"{skipped} unreadable skipped"] if skipped else []
+    if scored < available:
+        notes.append("--limit-batches")
+    extra = f"; {', '.join(notes)}" if notes else ""
+    noun = "sample" if available == 1 else "samples"
+    return f"zoo: scored {count} {noun} (split {split} of {assembled.config.data}{where}{extra})"
+
+
 
 
 @cli.command()
@@ -323,8 +344,11 @@ def eval_(name: str, weights: str | None, pretrained: bool, data_path: str | Non
 @click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
 @weights_option
 @click.option("--device", default="cpu", show_default=True)
-def predict(name: str, images: tuple[Path, ...], weights: str | None, pretrained: bool, device: str) -> None:
-    """Predict for each IMAGE (a clock reader prints HH:MM)."""
+@click.option("--top", type=click.IntRange(1), default=1, show_default=True,
+              help="Also print the next most likely answers, with their probabilities.")
+def predict(name: str, images: tuple[Path, ...], weights: str | None, pretrained: bool, device: str,
+            top: int) -> None:
+    """Predict for each IMAGE: `IMAGE  ANSWER  (confidence P)` (a clock reader: HH:MM)."""
     import torch
 
     from .weights import load_model
@@ -335,11 +359,18 @@ def predict(name: str, images: tuple[Path, ...], weights: str | None, pretrained
     for path in images:
         if not path.is_file():
             raise UsageError(f"no such image: {path}")
-    for path in images:
-        x = _load_image(assembled, path).to(device)
+    inputs = [_load_image(assembled, path) for path in images]  # every file readable first
+    for path, x in zip(images, inputs):
         with torch.no_grad():
-            outputs = assembled.task.forward(module, (x[None],))
-        click.echo(f"{assembled.task.decode(outputs)[0]}\t{path}")
+            outputs = assembled.task.forward(module, (x[None].to(device),))
+        click.echo(_prediction_line(path, assembled.task.predict(outputs, top)[0]))
+
+
+def _prediction_line(path: Path, readings: list[tuple[str, float | None]]) -> str:
+    """``IMAGE  ANSWER  (confidence P)`` then, with ``--top``, ``  ANSWER (P)`` per alternative."""
+    (answer, p), *others = readings
+    line = f"{path}  {answer}" + (f"  (confidence {p:.2f})" if p is not None else "")
+    return line + "".join(f"  {a} ({q:.2f})" if q is not None else f"  {a}" for a, q in others)
 
 
 def _refuse_unless_it_predicts(name: str) -> None:

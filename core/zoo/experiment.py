@@ -6,7 +6,8 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from . import config as cfg
 from .api import Dataset, Experiment, Model, Spec, Task
@@ -31,12 +32,12 @@ def resolve(
     base_swaps, base_fields = cfg.split_overrides(dict(experiment.settings))
     parts.update(base_swaps)
     if data_path is not None and "data" not in swaps:
-        data_cls = reg.get("datasets", parts["data"]).obj
-        if "root" not in cfg.field_types(data_cls.Config):
-            if not experiment.data_path_dataset:
-                raise UsageError(f"dataset '{parts['data']}' of {name} reads no --data path")
-            parts["data"] = experiment.data_path_dataset
-            base_fields["data"] = {}
+        target = dataset_for_path(experiment, parts["data"], data_path)
+        if target != parts["data"]:
+            old_cls = reg.get("datasets", parts["data"]).obj
+            old_config = cfg.make_config(old_cls.Config, base_fields["data"], "data")
+            base_fields["data"] = carried_fields(old_config, reg.get("datasets", target).obj)
+            parts["data"] = target
     for section, new in swaps.items():  # a swapped component starts from its own defaults
         if new != parts[section]:
             base_fields[section] = {}
@@ -100,17 +101,66 @@ def with_overrides(config: cfg.RunConfig, overrides: Mapping[str, Any]) -> cfg.R
 
 def with_data_path(config: cfg.RunConfig, data_path: str) -> cfg.RunConfig:
     """Point a resolved configuration at ``--data PATH``: the dataset's ``root``, or the dataset
-    the experiment names for files on disk (``data_path_dataset``), with its defaults."""
+    the experiment names for files on disk (``data_path_dataset``) that accepts PATH, with its
+    defaults and the settings it shares by name with the dataset it replaces."""
     reg = registry()
-    data_cls = reg.get("datasets", config.data).obj
-    if "root" in cfg.field_types(data_cls.Config):
+    entry = reg.tables["experiments"].get(config.experiment)
+    experiment = entry.obj if entry else None
+    target = dataset_for_path(experiment, config.data, data_path, config.experiment)
+    if target == config.data:
         return dataclasses.replace(config, data_config=cfg.apply(config.data_config, "root", data_path, "data"))
-    experiment = reg.tables["experiments"].get(config.experiment)
-    target = experiment.obj.data_path_dataset if experiment else None
-    if not target:
-        raise UsageError(f"dataset '{config.data}' of {config.experiment} reads no --data path")
-    data_config = cfg.make_config(reg.get("datasets", target).obj.Config, {"root": data_path}, "data")
+    target_cls = reg.get("datasets", target).obj
+    values = {**carried_fields(config.data_config, target_cls), "root": data_path}
+    data_config = cfg.make_config(target_cls.Config, values, "data")
     return dataclasses.replace(config, data=target, data_config=data_config)
+
+
+def dataset_for_path(experiment: Experiment | None, current: str, path: str,
+                     name: str | None = None) -> str:
+    """The dataset that reads ``--data path``: ``current`` itself when it has a ``root`` field
+    (and is not one of several candidates), else the first of the experiment's
+    ``data_path_dataset`` names whose ``accepts(path)`` is true; one line naming every expected
+    layout when none does."""
+    reg = registry()
+    name = name or (experiment.name if experiment else "the experiment")
+    candidates = experiment.data_path_datasets if experiment else ()
+    reads_root = "root" in cfg.field_types(reg.get("datasets", current).obj.Config)
+    if reads_root and (current not in candidates or len(candidates) < 2):
+        return current
+    if not candidates:
+        raise UsageError(f"dataset '{current}' of {name} reads no --data path")
+    if len(candidates) == 1:  # its own errors say best what is missing
+        return candidates[0]
+    classes = {n: reg.get("datasets", n).obj for n in candidates}
+    folder = Path(path).expanduser()
+    for candidate, cls in classes.items():
+        if cls.accepts(folder):
+            return candidate
+    layouts = " or ".join(f"{cls.data_layout or 'its files'} ({n})" for n, cls in classes.items())
+    raise UsageError(f"--data {path}: {_describe(folder)}; {name} reads {layouts}")
+
+
+def _describe(folder: Path) -> str:
+    """What is at ``folder``, in a few words, for an error message."""
+    if not folder.exists():
+        return "no such folder"
+    if not folder.is_dir():
+        return "a file, not a folder"
+    names = sorted(p.name for p in folder.iterdir())
+    if not names:
+        return "the folder is empty"
+    more = f" and {len(names) - 5} more" if len(names) > 5 else ""
+    return f"found {', '.join(names[:5])}{more}"
+
+
+def carried_fields(config: Any, target: type[Dataset]) -> dict[str, Any]:
+    """Settings of ``config`` that ``target``'s Config has too, same name and type (``root``
+    aside): e.g. the input size a reader was trained at carries over to the dataset ``--data``
+    switches to, so its samples fit the model."""
+    own = cfg.field_types(type(config))
+    theirs = cfg.field_types(target.Config)
+    return {k: getattr(config, k) for k, tp in own.items()
+            if k != "root" and theirs.get(k) == tp}
 
 
 @dataclass
@@ -138,6 +188,62 @@ class Assembled:
 
     def build_model(self) -> nn.Module:
         return self.model_factory.build(self.spec)
+
+    def use_split(self, split: str) -> None:
+        """Check that ``split`` can be read; ``all`` always can: a dataset without its own is
+        replaced here by ``AllSplits`` (every sample of every split, in split order)."""
+        splits = self.dataset.splits
+        if split == "all" and "all" not in splits:
+            self.dataset = AllSplits(self.dataset)  # replaces the cached_property's value
+        elif split not in splits:
+            choices = ", ".join(dict.fromkeys([*splits, "all"]))
+            raise UsageError(f"unknown split '{split}'; choose from {choices}")
+
+
+class AllSplits(Dataset):
+    """Split ``all`` of a dataset that has none: its splits concatenated (train, val, test).
+
+    Datasets whose samples are made on the device get ``all`` the same way: each batch's
+    indices are handed to the split they fall in and the pieces put back in order.
+    """
+
+    splits: ClassVar[tuple[str, ...]] = ("all",)
+
+    def __init__(self, inner: Dataset) -> None:
+        super().__init__(inner.config)
+        self.inner = inner
+        self.on_device = inner.on_device
+        self.parts = [s for s in inner.splits if s != "all"]
+
+    def input_shape(self) -> tuple[int, ...]:
+        return self.inner.input_shape()
+
+    def load_image(self, path: Path) -> Any:
+        return self.inner.load_image(path)
+
+    def skipped(self, split: str, seed: int) -> int:
+        return sum(self.inner.skipped(part, seed) for part in self.parts)
+
+    def split(self, name: str, seed: int) -> Any:
+        import torch
+
+        if name != "all":
+            raise UsageError(f"unknown split '{name}'; choose from all")
+        return torch.utils.data.ConcatDataset([self.inner.split(p, seed) for p in self.parts])
+
+    def device_batch(self, split: str, seed: int, indices: Any) -> Any:
+        import torch
+
+        pieces, positions, start = [], [], 0
+        for part in self.parts:
+            n = len(self.inner.split(part, seed))
+            inside = (indices >= start) & (indices < start + n)
+            if inside.any():
+                pieces.append(self.inner.device_batch(part, seed, indices[inside] - start))
+                positions.append(inside.nonzero().squeeze(1))
+            start += n
+        order = torch.cat(positions).argsort()
+        return tuple(torch.cat(field)[order] for field in zip(*pieces))
 
 
 def assemble(config: cfg.RunConfig) -> Assembled:

@@ -12,6 +12,7 @@ from zoo import Experiment, hookimpl
 
 from .data import NpyClocks, SyntheticClocks
 from .models import ClockResNet, Figure1CNN, Figure2CNN
+from .photos import ClockPhotos
 from .tasks import ClockAngles, ClockClasses, ClockMultiHead, ClockRegression
 from .wild import WildClocks
 
@@ -30,6 +31,7 @@ def zoo_register_tasks(register: Callable[..., None]) -> None:
 def zoo_register_datasets(register: Callable[..., None]) -> None:
     register("clock-synthetic", SyntheticClocks)
     register("clock-npy", NpyClocks)
+    register("clock-photos", ClockPhotos)
     register("clock-wild", WildClocks)
 
 
@@ -47,11 +49,12 @@ _BASE = {"train.epochs": 3, "train.batch_size": 64, "train.lr": 1e-3, "data.trai
 
 
 def experiments() -> list[Experiment]:
-    """Every clock recipe; ``--data DIR`` switches any of them to the assignment's .npy files."""
+    """Every clock recipe; ``--data DIR`` switches any of them to the assignment's .npy files
+    or to a folder of photos with labels.csv, whichever DIR holds."""
     def exp(name: str, task: str, model: str, description: str, **settings: object) -> Experiment:
         return Experiment(name, task=task, dataset="clock-synthetic", model=model,
                           description=description, settings={**_BASE, **settings},
-                          data_path_dataset="clock-npy")
+                          data_path_dataset=("clock-npy", "clock-photos"))
 
     return [
         exp("clock.regression", "clock-regression", "clock-fig1",

@@ -21,30 +21,15 @@ SHAPE = (1, 150, 150)
 STREAMS = {"train": 0, "val": 1, "test": 2}
 
 
-def load_image(path: Path) -> torch.Tensor:
-    """Any image file → ``(1, 150, 150)`` float in [0, 1], as training images are.
+def load_image(path: Path, size: int = SHAPE[-1]) -> torch.Tensor:
+    """Any image file → ``(1, size, size)`` float in [0, 1], as training images are.
 
-    EXIF rotation applied, transparency composited on white, converted to grayscale, centre-
-    cropped to a square and resized (antialiased) to 150×150.
+    EXIF rotation applied, transparency composited on white, 16-bit and CMYK handled, converted
+    to grayscale, centre-cropped to a square and resized (Lanczos): see ``photos.load_photo``.
     """
-    import numpy as np
-    import torch
-    from PIL import Image, ImageOps, UnidentifiedImageError
+    from .photos import load_photo
 
-    try:
-        img = Image.open(path)
-        img = ImageOps.exif_transpose(img)
-    except (OSError, UnidentifiedImageError) as e:
-        raise UsageError(f"cannot read image {path}: {e}") from None
-    if img.mode in ("RGBA", "LA", "P", "PA"):
-        img = img.convert("RGBA")
-        white = Image.new("RGBA", img.size, (255, 255, 255, 255))
-        img = Image.alpha_composite(white, img)
-    img = img.convert("L")
-    side = min(img.size)
-    img = ImageOps.fit(img, (side, side), centering=(0.5, 0.5))
-    img = img.resize(SHAPE[1:], Image.Resampling.LANCZOS)
-    return torch.from_numpy(np.asarray(img, dtype=np.uint8).copy())[None].float() / 255.0
+    return load_photo(path, size)
 
 
 @dataclass
@@ -103,9 +88,15 @@ class NpyClocks(Dataset):
     """
 
     Config = NpyConfig
+    data_layout = "images.npy (N,150,150) uint8 + labels.npy (N,2) int"
+
+    @classmethod
+    def accepts(cls, path: Path) -> bool:
+        return (Path(path) / "images.npy").is_file() or (Path(path) / "labels.npy").is_file()
 
     def input_shape(self) -> tuple[int, ...]:
         return SHAPE
+
 
     def root(self) -> Path:
         if self.config.root:

@@ -74,6 +74,18 @@ class ClockTask(Task):
         mins = self.minutes(outputs).round().long() % metrics.DIAL
         return [metrics.format_time(int(t)) for t in mins.tolist()]
 
+    def readings(self, out: Mapping[str, torch.Tensor], top: int
+                 ) -> list[list[tuple[int, float | None]]]:
+        """Per sample, up to ``top`` (minutes on the dial, probability): the decoded reading
+        first. The default is a point estimate with no probability (plain regression)."""
+        mins = self.minutes(out).round().long() % metrics.DIAL
+        return [[(int(t), None)] for t in mins.tolist()]
+
+    def predict(self, outputs: Mapping[str, torch.Tensor], top: int = 1
+                ) -> list[list[tuple[str, float | None]]]:
+        return [[(metrics.format_time(t), p) for t, p in sample]
+                for sample in self.readings(outputs, top)]
+
     def figures(self, model: nn.Module, batches: Iterable[Any], out_dir: Path) -> list[Path]:
         import numpy as np
 
@@ -159,6 +171,13 @@ class ClockClasses(ClockTask):
     def minutes(self, out):
         return out["logits"].argmax(1).float() * self.width % metrics.DIAL
 
+    def readings(self, out, top):
+        """The ``top`` most probable bins (softmax), each read as its centre."""
+        probs = out["logits"].float().softmax(1)
+        p, bins = probs.topk(min(top, self.config.classes), dim=1)
+        mins = (bins.float() * self.width).round().long() % metrics.DIAL
+        return [list(zip(m, q)) for m, q in zip(mins.tolist(), p.tolist())]
+
 
 @dataclass
 class MultiHeadConfig:
@@ -191,6 +210,14 @@ class ClockMultiHead(ClockTask):
         hour = out["hour"].argmax(1).float()
         minute = (out["minute"].reshape(-1).float() * 60.0).round().clamp(0, 59)
         return (hour * 60 + minute) % metrics.DIAL
+
+    def readings(self, out, top):
+        """The ``top`` most probable hours (softmax of the hour head), each with the minute head's
+        single estimate: the probability is the hour's; the minute regression has none."""
+        p, hours = out["hour"].float().softmax(1).topk(min(top, 12), dim=1)
+        minute = (out["minute"].reshape(-1).float() * 60.0).round().clamp(0, 59).long()
+        mins = (hours * 60 + minute[:, None]) % metrics.DIAL
+        return [list(zip(m, q)) for m, q in zip(mins.tolist(), p.tolist())]
 
 
 @dataclass
@@ -237,3 +264,41 @@ class ClockAngles(ClockTask):
         d = torch.minimum(d, metrics.DIAL - d)
         best = d.argmin(1)
         return candidates.gather(1, best[:, None]).squeeze(1) % metrics.DIAL
+
+    def posterior(self, out: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """``(B, 720)`` probabilities of every reading, from the (sin, cos) outputs alone.
+
+        Trained with MSE, each (sin, cos) pair estimates E[(sin θ, cos θ)]: its length R is the
+        mean resultant length of the network's belief about that hand's angle (1 = certain,
+        shrinking as it hedges between angles). Each hand is taken as a von Mises around its
+        angle with the concentration whose R matches (Banerjee et al. 2005 approximation), the
+        two hands as independent evidence about the time, uniform prior. R is capped at 0.999
+        (κ ≈ 500, about 2.6° per hand): a trained reader's lengths scatter around 1 by a few per
+        cent, so beyond that the length says nothing, and an uncapped hour hand would overrule
+        the 12× finer minute hand.
+        """
+        import torch
+
+        a = out["angles"].float()
+        t = torch.arange(metrics.DIAL, device=a.device, dtype=torch.float32)
+
+        def log_likelihood(pair: torch.Tensor, angle: torch.Tensor) -> torch.Tensor:
+            r = pair.norm(dim=1).clamp(1e-6, 0.999)
+            kappa = r * (2 - r * r) / (1 - r * r)
+            mu = torch.atan2(pair[:, 0], pair[:, 1])
+            return kappa[:, None] * torch.cos(angle[None] - mu[:, None])
+
+        hour = log_likelihood(a[:, :2], t * (2 * math.pi / metrics.DIAL))
+        minute = log_likelihood(a[:, 2:], (t % 60) * (2 * math.pi / 60))
+        return (hour + minute).softmax(1)
+
+    def readings(self, out, top):
+        """The decoded reading with its posterior probability, then the most probable others."""
+        probs = self.posterior(out)
+        decoded = self.minutes(out).round().long() % metrics.DIAL
+        ranked = probs.topk(min(top + 1, metrics.DIAL), dim=1).indices
+        result = []
+        for row, first, order in zip(probs.tolist(), decoded.tolist(), ranked.tolist()):
+            others = [t for t in order if t != first][:top - 1]
+            result.append([(t, row[t]) for t in [first, *others]])
+        return result
