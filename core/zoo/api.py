@@ -115,7 +115,6 @@ class Dataset(Component):
         """
         return False
 
-
     def input_shape(self) -> tuple[int, ...]:
         """Shape of one model input, e.g. ``(1, 150, 150)``; must not need the data on disk."""
         raise NotImplementedError
