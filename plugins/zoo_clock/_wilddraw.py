@@ -555,6 +555,16 @@ def _draw_hands(cv: _Canvas, f: _Factors, s: _Style, free: float, hour: int, min
 
 _X = np.arange(SIZE, dtype=np.float32) + 0.5  # pixel centres; fields built as outer sums
 _LEVELS = np.arange(256, dtype=np.float32)
+# Sensor noise comes from one fixed bank of N(0, 1) draws (the same on every machine), read at a
+# random offset and orientation: drawing 22,500 normals per clock cost more than the rest of the
+# photometry together.
+_NOISE = np.random.default_rng(20240).standard_normal((4 * SIZE, 4 * SIZE), dtype=np.float32)
+
+
+def _noise_patch(a: float, b: float, c: float) -> np.ndarray:
+    x, y = int(a * 3 * SIZE), int(b * 3 * SIZE)
+    patch = _NOISE[y:y + SIZE, x:x + SIZE]
+    return patch.T if c < 0.5 else patch
 _HALF = SIZE // 2
 _X2 = (np.arange(_HALF, dtype=np.float32) + 0.5) * 2  # backgrounds: half resolution, upsampled
 _YY2, _XX2 = _X2[:, None] + 0 * _X2[None, :], _X2[None, :] + 0 * _X2[:, None]
@@ -728,15 +738,18 @@ def _photometry(f: _Factors, x: np.ndarray, alpha: np.ndarray, centre: np.ndarra
         x = x * (1 - np.minimum(d2 * k, c.vignette * t[0]))
     if f.active("contrast"):
         t = f.row("contrast")
-        k = 1 - c.contrast * t[2] ** 1.5
+        # on top of the grey dial's own low contrast (see _style): keep ink/face ≥ ~35 levels
+        k = max(1 - c.contrast * t[2] ** 1.5, 35 / (50 + 70 * t[0]))
         x = x.mean() + (x - x.mean()) * k + (t[3] - 0.5) * 60 * (1 - k)
     img = Image.fromarray(np.clip(x, 0, 255).astype(np.uint8))
+    small = min(1.0, max(0.35, radius / 55))  # a small dial gets less blur, or its hands vanish
     if f.active("blur"):
         t = f.row("blur")
         if t[0] < 0.6 or c.motion <= 0:  # defocus
-            img = img.filter(ImageFilter.GaussianBlur(float(0.3 + (c.blur - 0.3) * t[1] ** 1.5)))
+            sigma = 0.3 + max(0.0, c.blur * small - 0.3) * t[1] ** 1.5
+            img = img.filter(ImageFilter.GaussianBlur(float(sigma)))
         else:  # camera shake: average of copies shifted along a line
-            n = max(2, round(c.motion * (0.2 + 0.8 * t[1] ** 1.5)))
+            n = max(2, round(c.motion * small * (0.2 + 0.8 * t[1] ** 1.5)))
             a = math.pi * t[2]
             arr = np.asarray(img, dtype=np.float32)
             pad = np.pad(arr, n, mode="edge")
@@ -747,21 +760,21 @@ def _photometry(f: _Factors, x: np.ndarray, alpha: np.ndarray, centre: np.ndarra
                 acc += pad[n + dy:n + dy + SIZE, n + dx:n + dx + SIZE]
             img = Image.fromarray((acc / n).astype(np.uint8))
     if f.active("lowres"):
-        side = round(c.lowres + (max(c.lowres, 100) - c.lowres) * f.row("lowres")[0] ** 0.7)
+        lo = min(SIZE, max(c.lowres, 12 * SIZE / radius))  # ≥ ~24 px across the dial
+        side = round(lo + (max(lo, 100) - lo) * f.row("lowres")[0] ** 0.7)
         img = img.resize((side, side), Image.Resampling.BOX).resize(
             (SIZE, SIZE), Image.Resampling.BILINEAR if f.row("lowres")[1] < 0.5
             else Image.Resampling.BICUBIC)
     if f.active("noise"):
         t = f.row("noise")
-        g = f.rng("noise")
         sigma = c.noise * t[0] ** 1.3
         # per grey level: read noise plus shot noise that grows with the signal (a lookup table)
         lut = (sigma * (1 - t[1]) + np.sqrt(_LEVELS / 255) * (sigma * 1.2 * t[1])).astype(np.float32)
         u8 = np.asarray(img)
-        arr = u8 + g.standard_normal((SIZE, SIZE), dtype=np.float32) * lut[u8]
+        arr = u8 + _noise_patch(t[2], t[3], t[4]) * lut[u8]
         img = Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
     if f.active("jpeg"):
-        q = round(c.jpeg_quality + (75 - c.jpeg_quality) * f.row("jpeg")[0] ** 1.5)
+        q = round(c.jpeg_quality + (max(c.jpeg_quality, 70) - c.jpeg_quality) * f.row("jpeg")[0])
         buf = io.BytesIO()
         img.save(buf, "JPEG", quality=max(1, min(95, q)))
         img = Image.open(io.BytesIO(buf.getvalue()))

@@ -77,7 +77,7 @@ class WildConfig:
     glare_p: float = ranged(0.3, 0, 1)
     glare: float = ranged(0.85, 0, 1)  # max whitening at a specular spot's peak
     reflections_p: float = ranged(0.3, 0, 1)
-    reflections: float = ranged(0.4, 0, 1)  # max whitening of a glass reflection band
+    reflections: float = ranged(0.6, 0, 1)  # max whitening of a glass reflection band
     vignette_p: float = ranged(0.35, 0, 1)
     vignette: float = ranged(0.55, 0, 1)  # max darkening in the corners
     lighting_p: float = ranged(0.6, 0, 1)
@@ -93,7 +93,7 @@ class WildConfig:
     blur: float = ranged(2.0, 0, 6)  # max defocus sigma, pixels
     motion: float = ranged(7.0, 0, 20)  # max motion-blur length, pixels
     noise_p: float = ranged(0.6, 0, 1)
-    noise: float = ranged(14.0, 0, 60)  # max sensor noise sigma, grey levels
+    noise: float = ranged(20.0, 0, 60)  # max sensor noise sigma, grey levels
     background_p: float = ranged(0.9, 0, 1)
     clutter_p: float = ranged(0.6, 0, 1)
     clutter: int = ranged(8, 0, 40)  # max distractor shapes
