@@ -34,6 +34,8 @@ def example_files() -> dict[str, str]:
     out = {}
     for path in sorted(EXAMPLE.rglob("*")):
         rel = path.relative_to(EXAMPLE)
+        if path.suffix == ".safetensors":  # binary weights: the tutorial shows the index listing them
+            continue
         if path.is_file() and not any(fnmatch(part, p) for part in rel.parts for p in IGNORED):
             out[rel.as_posix()] = path.read_text()
     return out
@@ -119,7 +121,8 @@ def test_zoo_plugins_lists_the_example_with_version_and_hooks(venv: Venv) -> Non
     out = venv.zoo("plugins", ZOO_STRICT_PLUGINS="1").stdout
     line = next((ln for ln in out.splitlines() if ln.startswith("example ")), None)
     assert line == ("example (zoo-example 0.1.0): zoo_register_tasks, zoo_register_datasets, "
-                    "zoo_register_models, zoo_register_experiments, zoo_register_commands"), out
+                    "zoo_register_models, zoo_register_experiments, zoo_register_commands, "
+                    "zoo_register_weights"), out
     assert line in TUTORIAL.read_text(), "docs/plugins.md shows another `zoo plugins` line"
     assert "FAILED" not in out
 
@@ -161,6 +164,20 @@ def test_zoo_run_one_batch_then_publish_and_pull_the_weights(venv: Venv) -> None
     # what a user of the registry does first (zoo eval/run --pretrained go through the same lookup)
     pulled = Path(venv.zoo("pull", "spirals.two", ZOO_REGISTRY=str(registry)).stdout.strip())
     assert pulled.is_file() and pulled.read_bytes() == (run_dir / "model.safetensors").read_bytes()
+
+
+def test_the_example_ships_weights_through_its_own_registry(venv: Venv) -> None:
+    """``zoo_register_weights``: the package's registry is listed (source: the plugin) and loads,
+    with no ZOO_REGISTRY; the card names the plugin and version that trained the weights."""
+    listed = venv.zoo("list", "--pretrained", "spirals.*").stdout
+    row = next(ln for ln in listed.splitlines() if ln.startswith("spirals.two "))
+    assert re.search(r"accuracy=0\.9\d+\s+example\s", row), listed
+    assert row in TUTORIAL.read_text(), f"docs/plugins.md does not show this line:\n{row}"
+    metrics = json.loads(venv.zoo("eval", "spirals.two", "--pretrained", "--json").stdout)
+    assert metrics["accuracy"] > 0.95, metrics
+    pulled = venv.zoo("pull", "spirals.two").stdout.strip()
+    card = venv.zoo("info", pulled).stdout
+    assert "plugin: example\nplugin_version: 0.1.0\n" in card, card
 
 
 def test_contract_kit_passes_in_the_venv(venv: Venv) -> None:

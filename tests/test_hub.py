@@ -231,6 +231,7 @@ def test_unknown_name_offers_close_matches(registry, monkeypatch):
     empty.mkdir()
     (empty / "index.json").write_text('{"weights": {}}')
     monkeypatch.setenv("ZOO_REGISTRY", str(empty))
+    monkeypatch.setattr(hub, "project_registry", lambda: None)  # the user's registry alone
     result = invoke("eval", "toy.regression", "--pretrained")
     assert result.exit_code == 2 and "lists none yet" in result.output
 

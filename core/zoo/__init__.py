@@ -1,14 +1,19 @@
 """zoo: a plugin-based model zoo for PyTorch.
 
-Importing ``zoo`` never imports torch; building or training something does.
+Importing ``zoo`` never imports torch; building or training something does. The Python API
+(``zoo.list``, ``zoo.create``, ``zoo.load``, ``zoo.train``, ``zoo.predict``; docs/python.md) is
+loaded on first use, so ``import zoo`` stays as light as ``zoo --help``.
 """
 
 from __future__ import annotations
 
+from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 from .api import Dataset, Experiment, Model, NoConfig, Spec, Task
 from .config import RunConfig, TrainConfig
+from .env import cache_dir, data_dir, env_flag, offline
 from .errors import UnknownName, UsageError, ZooError
 from .hookspecs import hookimpl
 
@@ -29,6 +34,24 @@ __all__ = [
     "UnknownName",
     "UsageError",
     "ZooError",
+    "cache_dir",
+    "cli_options",
+    "data_dir",
+    "env_flag",
     "hookimpl",
+    "offline",
     "__version__",
 ]
+
+# The Python API, imported when first asked for (PEP 562). Not in __all__: ``from zoo import *``
+# must not shadow the builtin ``list``; call it as ``zoo.list()``.
+LAZY = {name: "python_api" for name in ("list", "list_pretrained", "create", "load", "train",
+                                        "predict")}
+
+
+def __getattr__(name: str) -> Any:
+    if name == "cli_options":
+        return import_module(".cli_options", __name__)
+    if name in LAZY:
+        return getattr(import_module(f".{LAZY[name]}", __name__), name)
+    raise AttributeError(f"module 'zoo' has no attribute {name!r}")

@@ -39,6 +39,16 @@ def natural_key(name: str) -> list[Any]:
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
 
 
+def name_matcher(pattern: str | None) -> Callable[[str], bool]:
+    """``zoo list PATTERN``'s rule: wildcards (``clock.*``) match whole names, a plain word
+    matches anywhere (``zoo list clock``), None matches everything."""
+    if pattern is None:
+        return lambda name: True
+    if not any(c in pattern for c in "*?["):
+        pattern = f"*{pattern}*"
+    return lambda name: fnmatch.fnmatchcase(name, pattern)
+
+
 class Registry:
     def __init__(self) -> None:
         self.tables: dict[str, dict[str, Entry]] = {kind: {} for kind in KINDS}
@@ -82,10 +92,8 @@ class Registry:
     def names(self, kind: str, pattern: str | None = None) -> list[str]:
         if kind not in self.tables:
             raise UsageError(f"unknown kind '{kind}'; choose from {', '.join(KINDS)}")
-        if pattern is not None and not any(c in pattern for c in "*?["):
-            pattern = f"*{pattern}*"  # a plain word matches anywhere: `zoo list clock`
-        names = [n for n in self.tables[kind] if pattern is None or fnmatch.fnmatchcase(n, pattern)]
-        return sorted(names, key=natural_key)
+        matches = name_matcher(pattern)
+        return sorted(filter(matches, self.tables[kind]), key=natural_key)
 
     def entries(self, kind: str, pattern: str | None = None) -> Iterator[Entry]:
         for name in self.names(kind, pattern):

@@ -4,22 +4,66 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import sys
+import traceback
 from pathlib import Path
 from typing import Any, NoReturn
 
 import click
 
-from . import __version__
+from . import __version__, cli_options
 from . import config as cfg
+from .cli_options import pick_weights
+from .env import debug
 from .errors import UsageError, ZooError
 from .plugins import plugin_info, pm, registry, report_failures
 
+log = logging.getLogger("zoo")
+
 
 def exit_with(error: ZooError) -> NoReturn:
-    """One line on stderr, the error's exit code, no traceback."""
+    """One line on stderr and the error's exit code; the traceback behind it only when asked
+    for (``-v/--verbose`` or ``ZOO_DEBUG=1``), above that line."""
+    if verbose():
+        cause = error.__cause__ or error.__context__
+        shown = cause if cause is not None and error.__suppress_context__ else error
+        click.echo("".join(traceback.format_exception(type(shown), shown, shown.__traceback__)),
+                   err=True, nl=False)
     click.echo("zoo: error: " + " ".join(str(error).splitlines()), err=True)
     sys.exit(error.exit_code)
+
+
+def verbose() -> bool:
+    """Diagnostics wanted: ``-v`` set the ``zoo`` logger to DEBUG, or ``ZOO_DEBUG`` is on."""
+    if log.isEnabledFor(logging.DEBUG):
+        return True
+    try:
+        return debug()
+    except ZooError:  # a malformed ZOO_DEBUG is reported where it is parsed, not here
+        return False
+
+
+def setup_logging(debug_on: bool) -> None:
+    """``zoo: LEVEL: logger: message`` on stderr; DEBUG with ``-v``/``ZOO_DEBUG``, else WARNING."""
+    if not any(isinstance(h, StderrHandler) for h in log.handlers):
+        handler = StderrHandler()
+        handler.setFormatter(logging.Formatter("zoo: %(levelname)s: %(name)s: %(message)s"))
+        log.addHandler(handler)
+        log.propagate = False
+    log.setLevel(logging.DEBUG if debug_on else logging.WARNING)
+
+
+class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to ``sys.stderr`` as it is at each record (click's test runner swaps it)."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
 
 
 class ZooGroup(click.Group):
@@ -42,6 +86,7 @@ class ZooGroup(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
+            setup_logging(ctx.params.get("verbose_") or debug())  # before plugins load
             return super().invoke(ctx)
         except ZooError as e:
             exit_with(e)
@@ -55,24 +100,10 @@ class ZooGroup(click.Group):
 
 @click.group(cls=ZooGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="zoo")
-def cli() -> None:
+@click.option("-v", "--verbose", "verbose_", is_flag=True,
+              help="Diagnostics on stderr, and the traceback behind an error (or ZOO_DEBUG=1).")
+def cli(verbose_: bool) -> None:
     """zoo: deep-learning recipes you run by name, extend with plugins and share as weights."""
-
-
-def weights_option(f: Any) -> Any:
-    f = click.option("--pretrained", is_flag=True, help="Use the published weights of NAME.")(f)
-    return click.option("--weights", "-w", metavar="W",
-                        help="NAME[:TAG], a .safetensors path or a URL.")(f)
-
-
-def pick_weights(name: str, weights: str | None, pretrained: bool, required: bool = True) -> str | None:
-    if weights and pretrained:
-        raise UsageError("give --weights or --pretrained, not both")
-    if pretrained:
-        return name
-    if required and not weights:
-        raise UsageError("weights needed: pass --weights W or --pretrained")
-    return weights
 
 
 def set_option(f: Any) -> Any:
@@ -90,27 +121,25 @@ def set_option(f: Any) -> Any:
 @click.option("--pretrained", is_flag=True, help="Only names with published weights.")
 def list_(pattern: str | None, kind: str, pretrained: bool) -> None:
     """List registered names; PATTERN may use wildcards (clock.*)."""
-    from .hub import pretrained_summary
+    from .python_api import listing
 
-    reg = registry()
-    report_failures()
-    published = pretrained_summary() if kind == "experiments" else {}
     rows = []
-    for entry in reg.entries(kind, pattern):
-        weights = published.get(entry.name, "")
-        if pretrained and not weights:
+    for entry, weights in listing(pattern, kind, pretrained):
+        if kind != "experiments":
+            rows.append((entry.name, entry.plugin, entry.summary))
             continue
-        if kind == "experiments":
-            e = entry.obj
-            rows.append((entry.name, f"{e.task} / {e.dataset} / {e.model}", weights, entry.summary))
-        else:
-            rows.append((entry.name, entry.plugin, "", entry.summary))
+        e = entry.obj
+        source = (weights.source,) if pretrained and weights else ()
+        rows.append((entry.name, f"{e.task} / {e.dataset} / {e.model}",
+                     weights.headline if weights else "", *source, entry.summary))
+    report_failures()
     if not rows:
         click.echo(f"no {kind} match" + (f" '{pattern}'" if pattern else ""), err=True)
         return
-    header = ("NAME", "TASK / DATA / MODEL" if kind == "experiments" else "PLUGIN", "PRETRAINED", "DESCRIPTION")
-    if kind != "experiments":
-        header, rows = header[:2] + header[3:], [r[:2] + r[3:] for r in rows]
+    header = ("NAME", "PLUGIN", "DESCRIPTION")
+    if kind == "experiments":
+        header = ("NAME", "TASK / DATA / MODEL", "PRETRAINED", *(("SOURCE",) if pretrained else ()),
+                  "DESCRIPTION")
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header) - 1)]
     for row in [header, *rows]:
         click.echo("  ".join(str(c).ljust(w) for c, w in zip(row, widths)) + "  " + row[-1])
@@ -181,7 +210,7 @@ def _info_file(path: Path) -> None:
     click.echo(f"file: {path}")
     click.echo(f"size: {path.stat().st_size}")
     click.echo(f"sha256: {sha256_file(path)}")
-    for key in ("experiment", "version", "torch_version", "created"):
+    for key in ("experiment", "plugin", "plugin_version", "version", "torch_version", "created"):
         if key in card:
             click.echo(f"{key}: {card[key]}")
     for key, value in card.get("metrics", {}).items():
@@ -222,7 +251,7 @@ def plugins() -> None:
 @click.option("--batch-size", type=int)
 @click.option("--lr", type=float)
 @click.option("--limit-batches", type=int, help="Batches per epoch and per evaluation (smoke runs).")
-@click.option("--device", help="auto | cpu | cuda | cuda:N | mps")
+@cli_options.device(default=None)
 @click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]))
 @click.option("--compile", "compile_", is_flag=True, default=None, help="torch.compile the model.")
 @click.option("--seed", type=int)
@@ -233,7 +262,7 @@ def plugins() -> None:
 @click.option("--resume", is_flag=False, flag_value="latest", default=None, metavar="[RUN_DIR]",
               help="Continue a run from its checkpoint (default: the latest run of NAME).")
 @click.option("--checkpoint-every", type=int, help="Also checkpoint every N steps.")
-@weights_option
+@cli_options.weights()
 @set_option
 def run(name: str, data_path: str | None, out_dir: Path | None, overwrite: bool, resume: str | None,
         weights: str | None, pretrained: bool, sets: tuple[str, ...], **flags: Any) -> None:
@@ -289,13 +318,13 @@ def _device(name: str) -> Any:
 
 @cli.command("eval")
 @click.argument("name")
-@weights_option
+@cli_options.weights()
 @click.option("--data", "data_path", metavar="PATH")
 @click.option("--split", default="test", show_default=True)
-@click.option("--device", default="auto", show_default=True)
+@cli_options.device(default="auto")
 @click.option("--batch-size", type=click.IntRange(1), default=256, show_default=True)
 @click.option("--limit-batches", type=click.IntRange(0), default=0)
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object of metrics on stdout.")
+@cli_options.json()
 @set_option
 def eval_(name: str, weights: str | None, pretrained: bool, data_path: str | None, split: str,
           device: str, batch_size: int, limit_batches: int, as_json: bool, sets: tuple[str, ...]) -> None:
@@ -342,8 +371,8 @@ def _scored_line(assembled: Any, split: str, scored: int, available: int, skippe
 @cli.command()
 @click.argument("name")
 @click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
-@weights_option
-@click.option("--device", default="cpu", show_default=True)
+@cli_options.weights()
+@cli_options.device(default="cpu")
 @click.option("--top", type=click.IntRange(1), default=1, show_default=True,
               help="Also print the next most likely answers, with their probabilities.")
 def predict(name: str, images: tuple[Path, ...], weights: str | None, pretrained: bool, device: str,

@@ -46,3 +46,14 @@ def zoo_register_experiments(register: Callable[..., None]) -> None:
 @hookspec
 def zoo_register_commands(cli: Any) -> None:
     """Add subcommands to the ``zoo`` click group: ``@cli.command() def mycommand(): ...``."""
+
+
+@hookspec
+def zoo_register_weights(register: Callable[..., None]) -> None:
+    """Declare a registry of pretrained weights: ``register("registry")``.
+
+    ``register`` takes the location of an ``index.json``: a path (a folder holding one, or the
+    file), relative paths being relative to the plugin's package, or a URL. Lookups of
+    ``NAME[:TAG]`` search the user's ``ZOO_REGISTRY`` first, then the plugins' registries, then
+    the built-in one; ``zoo list --pretrained`` names the plugin as each entry's source.
+    """

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import posixpath
 import re
@@ -28,8 +29,11 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import unquote, urljoin, urlsplit
 
+from .env import cache_dir, offline
 from .errors import UnknownName, UsageError, ZooError
 from .weights import replace_from_temp
+
+log = logging.getLogger(__name__)
 
 DEFAULT_TAG = "default"
 INDEX_FILE = "index.json"
@@ -47,27 +51,17 @@ TIMEOUT = 30.0
 MAX_INDEX_BYTES = 16 << 20
 STALE_PART_SECONDS = 3600.0  # a temp download untouched this long belongs to a dead process
 LIST_INDEX_MAX_AGE = 3600.0  # `zoo list` reuses a cached remote index this long (seconds)
+USER_SOURCE, BUILT_IN_SOURCE = "user", "built-in"
 
 
 # ------------------------------------------------------------------ places and names
 
 
-def zoo_home() -> Path:
-    """``$ZOO_HOME``, else the platform's user cache directory."""
-    home = os.environ.get("ZOO_HOME", "").strip()
-    if home:
-        return Path(home).expanduser()
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("zoo"))
+zoo_home = cache_dir  # $ZOO_HOME, else the platform's user cache directory
 
 
 def weights_dir() -> Path:
     return zoo_home() / "weights"
-
-
-def offline() -> bool:
-    return os.environ.get("ZOO_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def is_url(text: str) -> bool:
@@ -288,14 +282,40 @@ def project_registry() -> Path | None:
     return None
 
 
+def as_index_location(where: str | Path) -> str:
+    """A registry given as a path, a folder holding index.json, or a URL → its index location."""
+    where = str(where)
+    if is_url(where) and urlsplit(where).scheme.lower() != "file":
+        return where
+    path = _url_path(where) if is_url(where) else Path(where).expanduser()
+    return str(path / INDEX_FILE if path.is_dir() else path)
+
+
+def user_registries() -> list[str]:
+    """``$ZOO_REGISTRY``: index locations separated by whitespace, searched before all others."""
+    return [as_index_location(item) for item in os.environ.get("ZOO_REGISTRY", "").split()]
+
+
+def index_locations() -> list[tuple[str, str]]:
+    """``(source, location)`` of every registry, in search order, like ``PATH``: the user's
+    (``ZOO_REGISTRY``), then those plugins declare (``zoo_register_weights``), then the built-in
+    ``registry/``. ``source`` is ``user``, the plugin's name or ``built-in``."""
+    from .plugins import weight_registries
+
+    found = [(USER_SOURCE, location) for location in user_registries()]
+    found += [(plugin, as_index_location(where)) for plugin, where in weight_registries()]
+    own = project_registry()
+    if own is not None and (own / INDEX_FILE).is_file():
+        found.append((BUILT_IN_SOURCE, str(own / INDEX_FILE)))
+    seen: set[str] = set()
+    return [(s, loc) for s, loc in found if not (loc in seen or seen.add(loc))]
+
+
 def index_location() -> str | None:
-    """``$ZOO_REGISTRY`` (a path, a folder holding index.json, or a URL), else the project's own."""
-    env = os.environ.get("ZOO_REGISTRY", "").strip()
-    if env:
-        if is_url(env) and urlsplit(env).scheme.lower() != "file":
-            return env
-        path = _url_path(env) if is_url(env) else Path(env).expanduser()
-        return str(path / INDEX_FILE if path.is_dir() else path)
+    """The registry ``zoo publish`` writes to by default: the user's first, else the built-in."""
+    users = user_registries()
+    if users:
+        return users[0]
     own = project_registry()
     return str(own / INDEX_FILE) if own is not None and (own / INDEX_FILE).is_file() else None
 
@@ -404,11 +424,47 @@ def load_index(location: str | None = None, max_age: float | None = None) -> Ind
 # ------------------------------------------------------------------ fetching
 
 
+def find_entry(name: str, tag: str) -> tuple[Index, str, dict[str, Any]]:
+    """The first registry (in :func:`index_locations` order) that lists ``NAME:TAG``, and the entry.
+
+    A registry that cannot be read is skipped with a warning while another may still hold the
+    name; if none does, its error is the one raised (it is the likelier cause).
+    """
+    locations = index_locations()
+    if len(locations) <= 1:  # one registry (or none): its own, precise errors
+        index = load_index(locations[0][1] if locations else None)
+        return index, *index.entry(name, tag)
+    key = f"{name}:{tag}"
+    indexes, errors = [], []
+    for source, location in locations:
+        try:
+            index = load_index(location)
+        except ZooError as e:
+            errors.append(e)
+            _warn(f"warning: skipping the {source} registry: {e}")
+            continue
+        if key in index.weights:
+            log.info("%s found in the %s registry %s", key, source, location)
+            return index, *index.entry(name, tag)
+        indexes.append(index)
+    if errors:
+        raise errors[0]
+    known = {k for index in indexes for k in index.weights}
+    tags = sorted({k.partition(":")[2] for k in known if k.partition(":")[0] == name})
+    if tags:
+        raise UsageError(f"no tag '{tag}' for {name} in any registry; published tags: "
+                         f"{', '.join(tags)}")
+    if not known:
+        raise UsageError(f"no pretrained weights for {name}: the registries "
+                         f"({', '.join(i.location for i in indexes)}) list none yet "
+                         "(zoo publish RUN_DIR adds some)")
+    raise UnknownName("pretrained weights", key, known)
+
+
 def pull(spec: str) -> Path:
-    """``NAME[:TAG]`` from the index → a verified file in the cache (downloaded only if needed)."""
+    """``NAME[:TAG]`` from the registries → a verified file in the cache (downloaded if needed)."""
     name, tag = parse_name(spec)
-    index = load_index()
-    key, entry = index.entry(name, tag)
+    index, key, entry = find_entry(name, tag)
     sha256 = check_sha256(entry.get("sha256"), f"{index.location}: entry {key}")
     size = entry.get("size")
     if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
@@ -474,20 +530,48 @@ def headline(entry: Mapping[str, Any]) -> str:
     return f"{key}={numbers[key]:.4g}" if key is not None else "yes"
 
 
+@dataclass(frozen=True)
+class Published:
+    """One ``NAME:TAG`` as listed: its headline metric and the registry it comes from."""
+
+    key: str
+    name: str
+    tag: str
+    headline: str
+    source: str  # "user", a plugin's name, or "built-in"
+    location: str  # the index.json it is listed in
+
+
+def published() -> list[Published]:
+    """Every ``NAME:TAG`` of every registry; one the user's registry also lists hides the others'
+    (the lookup order of :func:`find_entry`)."""
+    found: dict[str, Published] = {}
+    for source, location in index_locations():
+        try:
+            index = load_index(location, max_age=LIST_INDEX_MAX_AGE)
+        except ZooError as e:
+            _warn(f"warning: pretrained weights of the {source} registry unknown: {e}")
+            continue
+        for key, entry in sorted(index.weights.items()):
+            name, _, tag = key.partition(":")
+            if isinstance(entry, dict) and key not in found:
+                found[key] = Published(key, name, tag or DEFAULT_TAG, headline(entry), source,
+                                       index.location)
+    return list(found.values())
+
+
+def pretrained_by_name() -> dict[str, Published]:
+    """Experiment name → its published weights (the ``default`` tag, else the first tag)."""
+    out: dict[str, Published] = {}
+    for item in sorted(published(), key=lambda p: p.key):
+        if item.name not in out or item.tag == DEFAULT_TAG:
+            out[item.name] = item
+    return out
+
+
 def pretrained_summary() -> dict[str, str]:
     """Experiment name → headline metric of its published weights (the ``default`` tag first)."""
-    try:
-        index = load_index(max_age=LIST_INDEX_MAX_AGE)
-    except ZooError as e:
-        if os.environ.get("ZOO_REGISTRY") or index_location() is not None:
-            _warn(f"warning: pretrained weights unknown: {e}")
-        return {}
-    out: dict[str, str] = {}
-    for key, entry in sorted(index.weights.items()):
-        name, _, tag = key.partition(":")
-        if isinstance(entry, dict) and (name not in out or (tag or DEFAULT_TAG) == DEFAULT_TAG):
-            out[name] = headline(entry)
-    return out
+    return {name: item.headline for name, item in pretrained_by_name().items()}
 
 
 # ------------------------------------------------------------------ publishing

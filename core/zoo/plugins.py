@@ -7,17 +7,23 @@ loads only those distributions (or entry-point names).
 
 from __future__ import annotations
 
+import inspect
+import logging
 import os
 import sys
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Any
 
 import pluggy
 
 from . import hookspecs
 from ._registry import Registry
+from .env import env_flag
 from .errors import ZooError
+
+log = logging.getLogger(__name__)
 
 HOOKS = {
     "zoo_register_tasks": "tasks",
@@ -25,7 +31,7 @@ HOOKS = {
     "zoo_register_models": "models",
     "zoo_register_experiments": "experiments",
 }
-HOOK_NAMES = {*HOOKS, "zoo_register_commands"}
+HOOK_NAMES = {*HOOKS, "zoo_register_commands", "zoo_register_weights"}
 
 
 @dataclass
@@ -51,11 +57,12 @@ _registry: Registry | None = None
 
 
 def _strict() -> bool:
-    return os.environ.get("ZOO_STRICT_PLUGINS", "").lower() in ("1", "true", "yes")
+    return env_flag("ZOO_STRICT_PLUGINS")
 
 
 def _fail(info: PluginInfo, error: BaseException) -> None:
     info.error = f"{type(error).__name__}: {error}".splitlines()[0]
+    log.debug("plugin %s failed", info.name, exc_info=error)
     if _strict():
         raise PluginError(f"plugin '{info.name}' failed: {info.error}") from error
 
@@ -84,6 +91,7 @@ def load_entry_points() -> None:
         plugin_info[ep.name] = info
         try:
             _register_checked(ep.load(), ep.name)
+            log.debug("loaded plugin %s (%s %s)", ep.name, dist, info.version)
         except Exception as e:  # a broken plugin must not break the others
             _fail(info, e)
     _check_wanted(wanted)
@@ -144,13 +152,50 @@ def registry() -> Registry:
                 continue
             for what in reg.duplicates[before:]:
                 _warn(info, f"registers {what} twice (the last one wins)")
-    for impl in pm.hook.zoo_register_commands.get_hookimpls():
-        name = pm.get_name(impl.plugin)
-        info = plugin_info.setdefault(name, PluginInfo(name))
-        if "zoo_register_commands" not in info.hooks:
-            info.hooks.append("zoo_register_commands")
+    for hook_name in ("zoo_register_commands", "zoo_register_weights"):  # called later, on use
+        for impl in getattr(pm.hook, hook_name).get_hookimpls():
+            name = pm.get_name(impl.plugin)
+            info = plugin_info.setdefault(name, PluginInfo(name))
+            if hook_name not in info.hooks:
+                info.hooks.append(hook_name)
     _registry = reg
     return reg
+
+
+def weight_registries() -> list[tuple[str, str]]:
+    """``(plugin, location)`` of each weights registry a plugin declares, in load order.
+
+    A relative path is taken relative to the plugin's package (or module) folder; a plugin whose
+    hook fails is reported like any other failure and its registry is left out.
+    """
+    registry()
+    found: list[tuple[str, str]] = []
+    for impl in pm.hook.zoo_register_weights.get_hookimpls():
+        name = pm.get_name(impl.plugin) or repr(impl.plugin)
+        info = plugin_info.setdefault(name, PluginInfo(name))
+        if info.error:
+            continue
+        home = _plugin_folder(impl.plugin)
+
+        def register(location: Any, _name: str = name, _home: Path = home) -> None:
+            text = str(location)
+            if "://" not in text and not Path(text).expanduser().is_absolute():
+                text = str(_home / text)
+            found.append((_name, text))
+            log.debug("plugin %s declares the weights registry %s", _name, text)
+
+        try:
+            impl.function(register=register)
+        except Exception as e:
+            _fail(info, e)
+    return found
+
+
+def _plugin_folder(plugin: Any) -> Path:
+    """The folder of a plugin's package or module (an object: that of its class's module)."""
+    module = plugin if inspect.ismodule(plugin) else sys.modules.get(type(plugin).__module__)
+    file = getattr(module, "__file__", None)
+    return Path(file).resolve().parent if file else Path.cwd()
 
 
 def register_plugin(plugin: Any, name: str) -> None:

@@ -11,7 +11,7 @@ import tempfile
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .errors import UsageError, ZooError
 
@@ -81,8 +81,22 @@ def make_card(
         "zoo.metrics": json.dumps(dict(metrics or {}), sort_keys=True),
         "zoo.version": __version__,
         "zoo.torch_version": torch.__version__,
+        **provenance(experiment),
         "zoo.created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
+
+
+def provenance(experiment: str) -> dict[str, str]:
+    """``zoo.plugin`` (and ``zoo.plugin_version``): who registered the experiment that trained
+    the weights, so a card says which plugin (and release) to install to use them."""
+    from .plugins import plugin_info, registry
+
+    entry = registry().tables["experiments"].get(experiment)
+    if entry is None:
+        return {}
+    info = plugin_info.get(entry.plugin)
+    version = info.version if info is not None else None
+    return {"zoo.plugin": entry.plugin, **({"zoo.plugin_version": version} if version else {})}
 
 
 def unshared(tensors: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -292,6 +306,28 @@ def load_model(
 
     ``name`` may be None (taken from the card); when given it must match the card's experiment.
     """
+    opened = open_weights(name, weights, overrides, device, data_path)
+    return opened.assembled, opened.model
+
+
+class OpenedWeights(NamedTuple):
+    """A weight file made usable: its parts assembled, the model loaded (eval mode), its card."""
+
+    assembled: Assembled
+    model: nn.Module
+    card: dict[str, Any]
+    path: Path
+
+
+def open_weights(
+    name: str | None,
+    weights: str,
+    overrides: Mapping[str, Any] | None = None,
+    device: str = "cpu",
+    data_path: str | None = None,
+) -> OpenedWeights:
+    """The one path from weights (``NAME[:TAG]``, file or URL) to a loaded model: the CLI's
+    eval/predict/sample and the Python API's ``zoo.load`` all come through here."""
     from .experiment import assemble, from_dict, resolve, with_data_path, with_overrides
 
     path = resolve_weights(weights)
@@ -310,4 +346,4 @@ def load_model(
     assembled = assemble(config)
     module = assembled.build_model()
     load_into(module, load_file(path), source=str(weights))
-    return assembled, module.to(device).eval()
+    return OpenedWeights(assembled, module.to(device).eval(), card, path)

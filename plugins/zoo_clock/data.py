@@ -6,12 +6,11 @@ Both yield ``(image, label)``: a float tensor ``(1, 150, 150)`` in [0, 1] and a 
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from zoo import Dataset, UsageError
+from zoo import Dataset, UsageError, data_dir
 from zoo.config import ranged
 
 if TYPE_CHECKING:
@@ -97,14 +96,13 @@ class NpyClocks(Dataset):
     def input_shape(self) -> tuple[int, ...]:
         return SHAPE
 
-
     def root(self) -> Path:
         if self.config.root:
             return Path(self.config.root).expanduser()
-        data = os.environ.get("ZOO_DATA")
-        if data:
-            return Path(data) / "clock"
-        raise UsageError("clock-npy needs a folder: pass --data DIR (" + EXPECTED + ")")
+        default = data_dir() / "clock"
+        if default.is_dir():
+            return default
+        raise UsageError(f"clock-npy needs a folder: pass --data DIR or fill {default} ({EXPECTED})")
 
     def arrays(self) -> tuple[Any, Any]:
         """Load and check both files; any problem is one line: found vs expected."""

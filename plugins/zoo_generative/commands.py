@@ -10,34 +10,25 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from zoo import UsageError
+from zoo import UsageError, cli_options
 
 if TYPE_CHECKING:
     import torch
     from torch import nn
 
-weights_options = [
-    click.option("--weights", "weights", metavar="W", help="NAME[:TAG], a .safetensors file or a URL."),
-    click.option("--pretrained", is_flag=True, help="Use the published weights named NAME."),
-    click.option("--device", default="cpu", show_default=True, help="cpu | cuda | cuda:N | mps"),
-    click.option("--seed", default=0, show_default=True, type=click.IntRange(0, 2**32 - 1),
-                 help="Seed of the prior draws."),
-]
-
-
 def _with_weight_options(fn: Any) -> Any:
-    for option in reversed(weights_options):
-        fn = option(fn)
-    return fn
+    """The core's ``-w/--weights``, ``--pretrained`` and ``--device``, plus the prior's seed."""
+    fn = click.option("--seed", default=0, show_default=True, type=click.IntRange(0, 2**32 - 1),
+                      help="Seed of the prior draws.")(fn)
+    fn = cli_options.device(default="cpu")(fn)
+    return cli_options.weights()(fn)
 
 
 def load_generator(name: str, weights: str | None, pretrained: bool, device: str) -> nn.Module:
     """The trained module of ``name``; it must have a prior (``latent_dim`` and ``generate``)."""
-    if bool(weights) == bool(pretrained):
-        raise UsageError("give exactly one of --weights W or --pretrained")
     from zoo.weights import load_model
 
-    _, module = load_model(name, weights or name, device=device)
+    _, module = load_model(name, cli_options.pick_weights(name, weights, pretrained), device=device)
     if not (hasattr(module, "generate") and hasattr(module, "latent_dim")):
         raise UsageError(f"{name} has no prior to sample from (an autoencoder); use a vae.* or gan.* model")
     return module

@@ -5,13 +5,12 @@ This module imports no torch at load time; ``split`` and friends import it when 
 
 from __future__ import annotations
 
-import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from zoo import Dataset, UsageError
+from zoo import Dataset, UsageError, data_dir, offline
 from zoo.config import ranged
 
 if TYPE_CHECKING:
@@ -22,21 +21,8 @@ SPLIT_DIRS = {"train": ("train", "training"), "val": ("valid", "val", "validatio
 
 
 def data_root(root: str) -> Path:
-    """``root`` if given, else ``$ZOO_DATA``, else ``$ZOO_HOME/data`` (the contract's order)."""
-    if root:
-        return Path(root).expanduser()
-    if os.environ.get("ZOO_DATA"):
-        return Path(os.environ["ZOO_DATA"]).expanduser()
-    home = os.environ.get("ZOO_HOME")
-    if not home:
-        import platformdirs
-
-        home = platformdirs.user_cache_dir("zoo")
-    return Path(home) / "data"
-
-
-def offline() -> bool:
-    return os.environ.get("ZOO_OFFLINE", "").lower() not in ("", "0", "false", "no")
+    """``root`` if given, else ``zoo.data_dir()`` ($ZOO_DATA, else $ZOO_HOME/data)."""
+    return Path(root).expanduser() if root else data_dir()
 
 
 def seeded_permutation(n: int, seed: int) -> list[int]:

@@ -36,6 +36,11 @@ def zoo_register_experiments(register):
 
 
 @hookimpl
+def zoo_register_weights(register):
+    register("registry")  # zoo_example/registry/index.json: trained weights shipped in the package
+
+
+@hookimpl
 def zoo_register_commands(cli):
     @cli.command()
     @click.option("--arms", default=2, show_default=True)
