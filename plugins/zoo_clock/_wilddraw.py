@@ -104,8 +104,10 @@ class _Factors:
 
 # --- geometry --------------------------------------------------------------------------------
 
-def _geometry(f: _Factors, extent: float) -> np.ndarray:
-    """Canonical → output-pixel homography; ``extent`` is the clock's outer radius (face = 1)."""
+def _geometry(f: _Factors, extent: float) -> tuple[np.ndarray, tuple[float, float]]:
+    """Canonical → output-pixel homography (``extent``: the clock's outer radius, face = 1) and
+    the image direction in which the case's depth shows (pixels per radius of depth; 0 when
+    the clock faces the camera)."""
     c = f.config
     frac = 0.85
     if f.active("scale"):
@@ -120,6 +122,7 @@ def _geometry(f: _Factors, extent: float) -> np.ndarray:
 
     tilt = np.eye(3)
     jitter = np.zeros((4, 2))
+    depth = (0.0, 0.0)
     if f.active("tilt"):
         t = f.row("tilt")
         tau = math.radians(c.tilt) * t[0] ** 0.7
@@ -134,6 +137,9 @@ def _geometry(f: _Factors, extent: float) -> np.ndarray:
         tilt = np.diag([dist, dist, 1.0]) @ np.column_stack([r3[:, 0], r3[:, 1], [0, 0, dist]])
         tilt = tilt / tilt[2, 2]
         jitter = (t[3:11].reshape(4, 2) * 2 - 1) * c.jitter * (t[11] ** 0.5)
+        if t[12] < 0.6:  # a case with depth: its side shows behind the tilted face
+            d = r * (0.06 + 0.2 * t[13])
+            depth = (-r3[0, 2] * d, -r3[1, 2] * d)
     h = np.diag([r, r, 1.0]) @ tilt @ rot
     square = np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]], float)
     if jitter.any():
@@ -153,7 +159,7 @@ def _geometry(f: _Factors, extent: float) -> np.ndarray:
         cx, cy = lo + (hi - lo) * t[0], lo + (hi - lo) * t[1]
     centre = _apply(h, np.zeros((1, 2)))[0]
     h = np.array([[1, 0, cx - centre[0]], [0, 1, cy - centre[1]], [0, 0, 1]]) @ h
-    return h / h[2, 2]
+    return h / h[2, 2], depth
 
 
 # --- the dial, drawn upright in canonical space ------------------------------------------------
@@ -797,7 +803,7 @@ def render(seed: int, index: int, stream: int, config: WildConfig, hour: int | N
 
     style = _style(f)
     extent = (1 + style.bezel) * 1.06  # half-size of a square around every dial shape
-    homography = _geometry(f, 1 + style.bezel)
+    homography, depth = _geometry(f, 1 + style.bezel)
     jac = homography[:2, :2] - np.outer(homography[:2, 2], homography[2, :2])
     radius = float(math.sqrt(abs(np.linalg.det(jac))))  # local scale at the centre (h[2,2] = 1)
     scale = float(np.clip(radius * config.detail, 24, 110))
@@ -831,9 +837,19 @@ def render(seed: int, index: int, stream: int, config: WildConfig, hour: int | N
         a = 2 * math.pi * t[0]
         dx, dy = round(math.cos(a) * radius * 0.2 * t[1]), round(math.sin(a) * radius * 0.2 * t[1])
         cover = Image.fromarray((alpha * 255).astype(np.uint8))
-        soft = np.asarray(cover.filter(ImageFilter.BoxBlur(float(1 + 4 * t[2]))), dtype=np.float32) / 255
+        soft = np.asarray(cover.filter(ImageFilter.BoxBlur(float(1 + 4 * t[2]))),
+                          dtype=np.float32) / 255
         shifted = np.roll(soft, (dy, dx), axis=(0, 1))
         bg = bg * (1 - config.shadows * (0.4 + 0.6 * t[3]) * shifted)
+    steps = max(abs(depth[0]), abs(depth[1]))
+    if steps >= 1:  # the case's side: the silhouette swept back along the depth direction
+        side = np.zeros_like(alpha)
+        n = min(6, math.ceil(steps))
+        for k in range(1, n + 1):
+            dx, dy = round(depth[0] * k / n), round(depth[1] * k / n)
+            side = np.maximum(side, np.roll(alpha, (dy, dx), axis=(0, 1)))
+        shade = style.bezel_ink * 0.6 if style.bezel > 0 else style.ink * 0.5 + 40
+        bg = bg + (shade - bg) * side
     x = bg + (dial - bg) * alpha
     if stray or f.active("occluders"):
         out = Image.fromarray(np.clip(x, 0, 255).astype(np.uint8))
