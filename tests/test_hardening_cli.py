@@ -378,3 +378,95 @@ def test_npy_clocks_that_are_not_files_are_named_as_such(tmp_path, kind):
         signal.alarm(0)
     assert "images.npy is not a regular file" in str(info.value)
     assert "no images.npy" not in str(info.value)
+
+
+# ------------------------------------------------------------------ fuzz
+
+
+def test_fuzzed_cli_values_end_in_a_clean_exit(toy, tmp_path, monkeypatch):
+    """Random values for the options of run/eval/list/info and random ``--set`` pairs (keys from
+    the real config fields): exit 0, 1 or 2, no exception, nothing written outside this test's
+    folder. Training and evaluation themselves are cut out; everything before them runs."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    import zoo.trainer
+
+    weights = tmp_path / "w" / "model.safetensors"
+    assert _quick_run(weights.parent).exit_code == 0
+    monkeypatch.setattr(zoo.trainer.Trainer, "fit", lambda self: {})
+    monkeypatch.setattr(zoo.trainer, "evaluate", lambda *args, **kwargs: {"mse": 0.5})
+
+    from zoo.experiment import resolve
+
+    config = resolve("toy.regression")
+    keys = [f"{section}.{f.name}" for section in ("train", "task", "data", "model")
+            for f in dataclasses.fields(config.section(section))]
+    keys += ["epochs", "model", "data", "task", "nosuch.key", "train.nosuch", ""]
+    text = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=12)
+    value = st.one_of(
+        st.sampled_from(["0", "-1", "1", "nan", "inf", "-inf", "1e400", str(2**70), "", "true", "none",
+                         "0.5", "2", "cpu", "cuda:7", "adamw", "step", "x" * 300, "a,b", "1,2,3"]),
+        st.integers(-(2**80), 2**80).map(str),
+        st.floats(allow_nan=True, allow_infinity=True).map(repr),
+        text)
+    out = st.sampled_from(["o1", "o2", str(weights.parent), "a/b/c", "é" * 140, str(weights)])
+
+    def option(name: str, values: st.SearchStrategy) -> st.SearchStrategy:
+        return st.tuples(st.just(name), values).map(list)
+
+    count = st.one_of(st.integers(0, 3).map(str), value)  # mostly valid, so deeper paths are reached
+    run_options = st.one_of(
+        *(option(o, count) for o in ("--epochs", "--max-steps", "--batch-size", "--limit-batches", "--seed",
+                                     "--checkpoint-every")),
+        option("--lr", st.one_of(st.sampled_from(["0.1", "1e-3"]), value)),
+        option("--device", st.one_of(st.sampled_from(["cpu", "auto", "cuda", "cuda:7", "mps", "tpu"]), value)),
+        *(option(o, st.one_of(out, value)) for o in ("--weights", "--data", "--resume")),
+        option("--precision", st.sampled_from(["fp32", "bf16", "fp16", "fp8"])),
+        option("--out", out), option("--out", out),
+        st.sampled_from([["--compile"], ["--deterministic"], ["--overwrite"], ["--pretrained"]]),
+        option("--set", st.tuples(st.sampled_from(keys), value).map(lambda kv: f"{kv[0]}={kv[1]}")),
+        option("--set", value))
+    eval_options = st.one_of(
+        *(option(o, count) for o in ("--batch-size", "--limit-batches")),
+        *(option(o, st.one_of(st.sampled_from(["test", "val", "cpu"]), value)) for o in ("--split", "--device")),
+        option("--data", value),
+        st.sampled_from([["--json"], ["--pretrained"]]),
+        option("--set", st.tuples(st.sampled_from(keys), value).map(lambda kv: f"{kv[0]}={kv[1]}")))
+    name = st.one_of(st.just("toy.regression"),
+                     st.sampled_from(["toy.gan", "nosuch.exp", "toy-mlp", "clock.cls24", ""]))
+    weights_option = option("--weights", st.sampled_from([str(weights), "nowhere.safetensors", "toy.regression:x"]))
+    set_option = option("--set", st.tuples(st.sampled_from(keys), value).map("=".join))
+    by_command = {
+        "run": st.tuples(st.just(["run"]), name, st.lists(run_options, max_size=3)),
+        "eval": st.tuples(st.just(["eval"]), name, st.tuples(weights_option, st.lists(eval_options, max_size=3))
+                          .map(lambda wo: [wo[0], *wo[1]])),
+        "info": st.tuples(st.just(["info"]), st.one_of(name, text, st.just(str(weights))),
+                          st.lists(set_option, max_size=3)),
+        "list": st.tuples(st.just(["list"]), st.one_of(text, st.just("*")),
+                          st.lists(st.one_of(option("--kind", text), st.just(["--pretrained"])), max_size=2)),
+    }
+    commands = st.sampled_from(["run"] * 4 + ["eval"] * 2 + ["info", "list"]).flatmap(by_command.get)
+
+    project = Path(__file__).parents[1]
+    before = sorted(p.name for p in project.iterdir())
+    registry_before = sorted(p.name for p in (project / "registry").iterdir())
+
+    @settings(max_examples=150, deadline=None, derandomize=True,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @given(commands)
+    def check(command):
+        head, arg, options = command
+        args = [*head, arg, *(token for opt in options for token in opt)]
+        result = CliRunner().invoke(cli, args)
+        assert result.exit_code in (0, 1, 2), (args, result.output)
+        assert result.exception is None or isinstance(result.exception, SystemExit), (args, result.exception)
+        if result.exit_code:
+            assert sum(line.startswith(("zoo: error: ", "Error: ")) for line in result.output.splitlines()) == 1, \
+                (args, result.output)
+
+    check()
+    # runs and caches went to this test's folder (the working directory and ZOO_HOME), not the project
+    assert sorted(p.name for p in project.iterdir()) == before
+    assert sorted(p.name for p in (project / "registry").iterdir()) == registry_before
+    assert (tmp_path / "runs" / "toy.regression").is_dir()  # the fuzz did reach the trainer
