@@ -19,8 +19,7 @@ import os
 import random
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import nullcontext
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -37,6 +36,7 @@ from .config import RunConfig, TrainConfig
 from .errors import Interrupted, UsageError, ZooError
 from .experiment import Assembled, assemble, count_parameters
 from .progress import Progress, planned_epochs, total_steps
+from .runtime import Precision, autocast, pick_device, pick_precision, prepare
 from .weights import (
     atomic_write_text,
     load_file,
@@ -56,36 +56,9 @@ class NonFiniteLoss(ZooError):
 # ---------------------------------------------------------------- devices, precision, seeds
 
 
-def pick_device(name: str) -> torch.device:
-    """``auto`` prefers cuda, then mps, then cpu; an unavailable explicit device is an error."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise UsageError(f"bad device '{name}' (auto, cpu, cuda, cuda:N or mps)") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise UsageError(f"device '{name}' asked for, but CUDA is not available here")
-    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
-        raise UsageError(f"device '{name}' asked for, but only {torch.cuda.device_count()} GPU(s) exist")
-    if device.type == "mps" and not torch.backends.mps.is_available():
-        raise UsageError("device 'mps' asked for, but MPS is not available here")
-    return device
-
-
 def pick_dtype(precision: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype, or None for plain fp32. ``auto``: bf16 on CUDA, fp32 elsewhere."""
-    if precision == "auto":
-        precision = "bf16" if device.type == "cuda" and torch.cuda.is_bf16_supported() else "fp32"
-    return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
-
-
-def autocast(device: torch.device, dtype: torch.dtype | None) -> Any:
-    return torch.autocast(device.type, dtype=dtype) if dtype is not None else nullcontext()
+    """The autocast dtype ``--precision`` resolves to on ``device`` (see ``zoo.runtime``)."""
+    return pick_precision(precision, device).dtype
 
 
 def seed_everything(seed: int, deterministic: bool = False) -> None:
@@ -155,20 +128,25 @@ def default_workers() -> int:
     return max(0, min(8, (os.cpu_count() or 1) - 1))
 
 
-class DeviceLoader:
-    """Batches a dataset builds itself on the device, in the sampler's (resumable) order."""
+class BatchLoader:
+    """Whole batches fetched in-process, in the sampler's (resumable) order: no workers, no collate.
 
-    def __init__(self, dataset: Dataset, split: str, seed: int, sampler: Sampler, batch_size: int,
-                 drop_last: bool, device: torch.device) -> None:
-        self.dataset, self.split, self.seed, self.sampler = dataset, split, seed, sampler
-        self.batch_size, self.drop_last, self.device = batch_size, drop_last, device
+    Used for data already in memory (a split with ``get_batch(indices)``) or built on the device
+    (``Dataset.on_device``): slicing a batch out of a tensor costs far less than a DataLoader
+    worker, and leaves every core to the model.
+    """
+
+    def __init__(self, fetch: Callable[[torch.Tensor], Any], sampler: Sampler, batch_size: int,
+                 drop_last: bool, device: torch.device | None = None) -> None:
+        self.fetch, self.sampler, self.batch_size = fetch, sampler, batch_size
+        self.drop_last, self.device = drop_last, device
 
     def __iter__(self) -> Iterator[Any]:
         order = torch.tensor(list(self.sampler), dtype=torch.long)
         stop = len(order) - len(order) % self.batch_size if self.drop_last else len(order)
         for start in range(0, stop, self.batch_size):
-            indices = order[start : start + self.batch_size].to(self.device)
-            yield self.dataset.device_batch(self.split, self.seed, indices)
+            indices = order[start : start + self.batch_size]
+            yield self.fetch(indices.to(self.device) if self.device is not None else indices)
 
 
 def make_loader(dataset: Any, cfg: TrainConfig, sampler: Sampler, device: torch.device,
@@ -189,11 +167,15 @@ def make_loader(dataset: Any, cfg: TrainConfig, sampler: Sampler, device: torch.
 
 def split_loader(dataset: Dataset, split: str, cfg: TrainConfig, seed: int, device: torch.device,
                  batch_size: int, shuffle: bool, rank: int = 0, world: int = 1) -> Any:
-    """Batches of one split: a DataLoader, or the dataset's own on-device batches."""
+    """Batches of one split: the dataset's own on-device batches, whole batches sliced from
+    memory (a split with ``get_batch``), or a DataLoader with workers."""
     data = dataset.split(split, seed)
     sampler = ResumableSampler(len(data), batch_size, shuffle, seed, rank, world)
     if dataset.on_device:
-        return DeviceLoader(dataset, split, seed, sampler, batch_size, shuffle, device)
+        return BatchLoader(lambda i: dataset.device_batch(split, seed, i), sampler, batch_size,
+                           shuffle, device)
+    if callable(getattr(data, "get_batch", None)) and cfg.num_workers <= 0:
+        return BatchLoader(data.get_batch, sampler, batch_size, drop_last=shuffle)
     return make_loader(data, cfg, sampler, device, drop_last=shuffle, batch_size=batch_size)
 
 
@@ -210,7 +192,7 @@ def limited(loader: DataLoader, limit: int) -> Iterator[Any]:
 @torch.no_grad()
 def evaluate(assembled: Assembled, module: nn.Module, split: str, device: torch.device,
              dtype: torch.dtype | None = None, batch_size: int = 256, limit_batches: int = 0,
-             seed: int = 0, num_workers: int = -1) -> dict[str, float]:
+             seed: int = 0, num_workers: int = -1, channels_last: bool = False) -> dict[str, float]:
     """The task's metrics of ``module`` over one split of the dataset."""
     cfg = dataclasses.replace(assembled.config.train, num_workers=num_workers)
     loader = split_loader(assembled.dataset, split, cfg, seed, device, batch_size, shuffle=False)
@@ -218,7 +200,7 @@ def evaluate(assembled: Assembled, module: nn.Module, split: str, device: torch.
     module.eval()
     try:
         with autocast(device, dtype):
-            batches = (to_device(b, device) for b in limited(loader, limit_batches))
+            batches = (to_device(b, device, channels_last) for b in limited(loader, limit_batches))
             metrics = assembled.task.evaluate(module, batches)
     finally:
         module.train(was_training)
@@ -300,8 +282,6 @@ class Trainer:
         self.device = pick_device(cfg.device)
         if self.device.type == "cuda":
             torch.cuda.set_device(self.device)
-        self.dtype = pick_dtype(cfg.precision, self.device)
-        self.channels_last = cfg.channels_last and self.device.type == "cuda"
         self.progress = progress  # None: a bar on a terminal, plain lines elsewhere
         seed_everything(cfg.seed, cfg.deterministic)
 
@@ -309,8 +289,10 @@ class Trainer:
         self.task = self.assembled.task
         self.steps = tuple(self.task.optimizer_steps)
         self.model = self.assembled.build_model().to(self.device)
-        if self.channels_last:
-            self.model = self.model.to(memory_format=torch.channels_last)
+        self.precision: Precision = pick_precision(cfg.precision, self.device, self.model,
+                                                   cfg.channels_last)
+        self.dtype, self.channels_last = self.precision.dtype, self.precision.channels_last
+        prepare(self.model, self.precision)
         if init_weights:
             load_into(self.model, load_file(resolve_weights(init_weights)), source=init_weights)
         if self.distributed:  # every rank starts from rank 0's weights
@@ -431,8 +413,8 @@ class Trainer:
         epochs = planned_epochs(cfg.epochs, updates_per_epoch, cfg.max_steps)
         progress = Progress(epochs, sys.stderr, bar=self.progress, enabled=self.main)
         if self.main:
-            precision = {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[self.dtype]
-            print(f"zoo: training {self.config.experiment} on {self.device} ({precision}, {self.world} "
+            precision = self.precision.describe()
+            print(f"zoo: training {self.config.experiment} on {self.device} ({precision}; {self.world} "
                   f"process{'es' if self.world > 1 else ''}): {self.plan(epochs)} → {self.run_dir}",
                   file=sys.stderr)
         self.stop_requested = 0  # the signal that asked to stop, once one arrives
@@ -588,7 +570,8 @@ class Trainer:
     def evaluate(self, split: str) -> dict[str, float]:
         return evaluate(self.assembled, self.eval_model(), split, self.device, self.dtype,
                         batch_size=self.cfg.batch_size, limit_batches=self.cfg.limit_batches,
-                        seed=self.cfg.seed, num_workers=self.cfg.num_workers)
+                        seed=self.cfg.seed, num_workers=self.cfg.num_workers,
+                        channels_last=self.channels_last)
 
     def end_of_epoch(self, seconds: float) -> dict[str, float]:
         if self.cfg.eval_every <= 0 or self.epoch % self.cfg.eval_every and self.epoch != self.cfg.epochs:
@@ -670,21 +653,35 @@ class Trainer:
         if not path.is_file():
             raise UsageError(f"nothing to resume: {path} does not exist")
         state = checkpoint.load(path)
-        self.model.load_state_dict(state["model"])
-        for s in self.steps:
-            self.optimizers[s].load_state_dict(state["optimizers"][s])
-            if self.schedulers[s] is not None and s in state["schedulers"]:
-                self.schedulers[s].load_state_dict(state["schedulers"][s])
-            self.scalers[s].load_state_dict(state["scalers"][s])
-        if self.ema is not None and state["ema"] is not None:
-            self.ema.load_state_dict(state["ema"])
-        pos = state["position"]
-        self.epoch, self.batch_in_epoch = pos["epoch"], pos["batch_in_epoch"]
-        self.global_step, self.micro_step, self.best = pos["global_step"], pos["micro_step"], pos["best"]
-        if pos.get("world_size", 1) != self.world:
-            raise UsageError(f"checkpoint was written by {pos['world_size']} process(es), "
-                             f"resuming with {self.world}: use the same --nproc_per_node")
-        checkpoint.set_rng_state(state["rng"])
+        try:  # a tampered or foreign checkpoint fails here with one line, not a traceback
+            pos = state["position"]
+            counters = {k: pos[k] for k in ("epoch", "batch_in_epoch", "global_step", "micro_step")}
+            for key, value in counters.items():
+                if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                    raise ValueError(f"position {key} must be a count, got {value!r:.40}")
+            if pos["best"] is not None and (isinstance(pos["best"], bool)
+                                            or not isinstance(pos["best"], (int, float))):
+                raise ValueError(f"position best must be a number or null, got {pos['best']!r:.40}")
+            if pos.get("world_size", 1) != self.world:
+                raise UsageError(f"checkpoint was written by {pos['world_size']} process(es), "
+                                 f"resuming with {self.world}: use the same --nproc_per_node")
+            self.model.load_state_dict(state["model"])
+            for s in self.steps:
+                self.optimizers[s].load_state_dict(state["optimizers"][s])
+                if self.schedulers[s] is not None and s in state["schedulers"]:
+                    self.schedulers[s].load_state_dict(state["schedulers"][s])
+                self.scalers[s].load_state_dict(state["scalers"][s])
+            if self.ema is not None and state["ema"] is not None:
+                self.ema.load_state_dict(state["ema"])
+            self.epoch, self.batch_in_epoch = counters["epoch"], counters["batch_in_epoch"]
+            self.global_step, self.micro_step = counters["global_step"], counters["micro_step"]
+            self.best = pos["best"]
+            checkpoint.set_rng_state(state["rng"])
+        except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError) as e:
+            detail = " ".join(str(e).split())[:300] or type(e).__name__
+            raise ZooError(f"checkpoint {path} does not fit this run ({type(e).__name__}: {detail}); "
+                           "expected one this run wrote: restore it, or start a new run without "
+                           "--resume") from None
         if self.distributed:  # ranks draw different random numbers, reproducibly
             torch.manual_seed(int(torch.randint(0, 2**62, (1,)).item()) + self.rank)
 

@@ -38,6 +38,15 @@ class ArrayClocks(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.indices)
 
+    def get_batch(self, indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Samples ``indices`` as one batch, sliced at once (the trainer's in-process path)."""
+        rows = np.asarray(self.indices)[indices.numpy()]
+        order = np.argsort(rows, kind="stable")  # memory maps read fastest in file order
+        images = np.empty((len(rows), *self.images.shape[1:]), dtype=np.uint8)
+        images[order] = self.images[rows[order]]
+        x = torch.from_numpy(images).unsqueeze(1).float().div_(255.0)
+        return x, torch.from_numpy(np.asarray(self.labels[rows], dtype=np.int64))
+
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         i = int(self.indices[index])
         x = torch.from_numpy(np.array(self.images[i], dtype=np.uint8))[None].float().div_(255.0)
@@ -48,19 +57,19 @@ class RenderedWildClocks(torch.utils.data.Dataset):
     """``size`` wild clocks of (seed, stream); optionally with the dial's normalised homography."""
 
     def __init__(self, size: int, seed: int, stream: int, config: Any,
-                 with_geometry: bool = False) -> None:
+                 with_geometry: bool = False, synthetic: float = 0.0) -> None:
         self.size, self.seed, self.stream = int(size), int(seed), int(stream)
-        self.config, self.with_geometry = config, bool(with_geometry)
+        self.config, self.with_geometry, self.synthetic = config, bool(with_geometry), synthetic
 
     def __len__(self) -> int:
         return self.size
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, ...]:
-        from .wild import normalised_homography, render_wild
+        from .wild import normalised_homography, render_mixed
 
         if not 0 <= index < self.size:
             raise IndexError(index)
-        s = render_wild(self.seed, index, self.stream, self.config)
+        s = render_mixed(self.seed, index, self.stream, self.config, self.synthetic)
         x = torch.from_numpy(s.image)[None].float().div_(255.0)
         y = torch.tensor([s.hour, s.minute], dtype=torch.long)
         if not self.with_geometry:

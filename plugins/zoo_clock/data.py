@@ -39,10 +39,52 @@ class SyntheticConfig:
     test_size: int = ranged(2000, 1)
     test_seed: int = ranged(20240, 0, 2**32 - 1)  # the test set never changes with the run's seed
     supersample: int = ranged(2, 1, 8)  # draw at 2× and warp down: smoother edges, ~25% slower
+    cache: bool = True  # render each split once into $ZOO_HOME/cache (zoo_clock.cache)
 
 
-class SyntheticClocks(Dataset):
-    """Procedurally rendered 150×150 grayscale analog clocks, rendered on the fly per index.
+class RenderedDataset(Dataset):
+    """Base of procedural clock datasets: each split rendered once into a cache, then batched.
+
+    A subclass says how to render a split (``render_plan``) and how to render one sample on the fly
+    (``on_the_fly``). With ``data.cache`` on (the default) a split is an ``ArrayClocks`` over the
+    cached uint8 arrays, whose ``get_batch`` lets the trainer slice whole batches in-process with
+    no DataLoader workers: the cheapest input pipeline there is, so the fast CPU path is never
+    starved (docs/benchmarks.md).
+    """
+
+    def render_plan(self, name: str, seed: int) -> tuple[dict[str, Any], int, Any]:
+        """(cache key fields, size, picklable ``make(start, stop)``) of split ``name``."""
+        raise NotImplementedError
+
+    def on_the_fly(self, name: str, seed: int) -> Any:
+        """A map-style torch dataset rendering each sample when asked (``data.cache=false``)."""
+        raise NotImplementedError
+
+    def arrays(self, name: str, seed: int) -> tuple[Any, Any]:
+        from .cache import materialise
+
+        memo = self.__dict__.setdefault("_arrays", {})
+        if (name, seed) not in memo:
+            fields, size, make = self.render_plan(name, seed)
+            memo[(name, seed)] = materialise(type(self).__name__, fields, size, SHAPE[1:], make)
+        return memo[(name, seed)]
+
+    def split(self, name: str, seed: int) -> Any:
+        if not self.config.cache:
+            return self.on_the_fly(name, seed)
+        import numpy as np
+
+        from ._torchdata import ArrayClocks
+
+        images, labels = self.arrays(name, seed)
+        return ArrayClocks(images, labels, np.arange(len(labels)))
+
+    def load_image(self, path: Path) -> torch.Tensor:
+        return load_image(path)
+
+
+class SyntheticClocks(RenderedDataset):
+    """Procedurally rendered 150×150 grayscale analog clocks (``zoo_clock.render``).
 
     Sample ``i`` of a split is a pure function of (seed, split, i, difficulty): identical in every
     run, worker and machine. Train and val follow the run's seed; test uses ``test_seed``.
@@ -53,20 +95,33 @@ class SyntheticClocks(Dataset):
     def input_shape(self) -> tuple[int, ...]:
         return SHAPE
 
-    def split(self, name: str, seed: int) -> Any:
-        from ._torchdata import RenderedClocks
-
+    def _split_args(self, name: str, seed: int) -> tuple[int, int]:
         c = self.config
         sizes = {"train": c.train_size, "val": c.val_size, "test": c.test_size}
         if name not in sizes:
             raise UsageError(f"unknown split '{name}'; choose from train, val, test")
         if not 0 <= c.difficulty <= 3:
             raise UsageError(f"data.difficulty must be between 0 and 3, got {c.difficulty}")
-        split_seed = c.test_seed if name == "test" else seed
-        return RenderedClocks(sizes[name], split_seed, STREAMS[name], c.difficulty, c.supersample)
+        return sizes[name], c.test_seed if name == "test" else seed
 
-    def load_image(self, path: Path) -> torch.Tensor:
-        return load_image(path)
+    def render_plan(self, name: str, seed: int) -> tuple[dict[str, Any], int, Any]:
+        from functools import partial
+
+        from .render import RENDER_VERSION, render_range
+
+        c = self.config
+        size, split_seed = self._split_args(name, seed)
+        fields = {"renderer": RENDER_VERSION, "seed": split_seed, "stream": STREAMS[name],
+                  "difficulty": c.difficulty, "supersample": c.supersample}
+        return fields, size, partial(render_range, split_seed, STREAMS[name], c.difficulty,
+                                     c.supersample)
+
+    def on_the_fly(self, name: str, seed: int) -> Any:
+        from ._torchdata import RenderedClocks
+
+        c = self.config
+        size, split_seed = self._split_args(name, seed)
+        return RenderedClocks(size, split_seed, STREAMS[name], c.difficulty, c.supersample)
 
 
 @dataclass

@@ -223,3 +223,17 @@ def render(seed: int, index: int, difficulty: float = 1.0, stream: int = 0,
         noise = rng.standard_normal((SIZE, SIZE), dtype=np.float32) * sigma
         arr = np.clip(arr + noise, 0, 255).astype(np.uint8)
     return Sample(np.array(arr, dtype=np.uint8), h, m)  # a writable copy
+
+
+# Bump when the pixels of ``render`` change: it is part of the render cache's key.
+RENDER_VERSION = 1
+
+
+def render_range(seed: int, stream: int, difficulty: float, supersample: int, start: int,
+                 stop: int) -> tuple[np.ndarray, np.ndarray]:
+    """Clocks ``start``…``stop - 1`` as (images (n,150,150) uint8, labels (n,2) int16)."""
+    samples = [render(seed, i, difficulty, stream, supersample=supersample)
+               for i in range(start, stop)]
+    images = np.stack([s.image for s in samples])
+    labels = np.array([[s.hour, s.minute] for s in samples], dtype=np.int16)
+    return images, labels

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -34,9 +34,6 @@ from zoo import UsageError
 
 from .data import SHAPE, RenderedDataset
 from .data import STREAMS as _STREAMS
-
-if TYPE_CHECKING:
-    pass
 
 # Bump when the pixels of ``render_wild`` change (a render cache can key on it).
 WILD_VERSION = 2
