@@ -26,18 +26,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 from functools import lru_cache
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from zoo import Dataset, UsageError
+from zoo import UsageError
 
-from .data import SHAPE, load_image
+from .data import SHAPE, RenderedDataset
 from .data import STREAMS as _STREAMS
-
-if TYPE_CHECKING:
-    import torch
 
 # Bump when the pixels of ``render_wild`` change (a render cache can key on it).
 WILD_VERSION = 2
@@ -147,6 +143,27 @@ def render_wild(seed: int, index: int, stream: int = 0, config: WildConfig | Non
     return render(seed, index, stream, config or WildConfig(), hour, minute)
 
 
+def render_mixed(seed: int, index: int, stream: int, config: WildConfig,
+                 synthetic: float = 0.0) -> Any:
+    """Sample ``index``: with probability ``synthetic`` a ``clock-synthetic`` clock (difficulty 1),
+    else a wild one, so one reader can learn both; the choice is seeded per index too."""
+    if synthetic > 0:
+        pick = np.random.default_rng([int(seed) & 0xFFFFFFFF, int(stream), int(index), 1]).random()
+        if pick < synthetic:
+            from .render import render
+
+            return render(seed, index, 1.0, stream)
+    return render_wild(seed, index, stream, config)
+
+
+def render_wild_range(seed: int, stream: int, config: WildConfig, synthetic: float, start: int,
+                      stop: int) -> tuple[np.ndarray, np.ndarray]:
+    """Clocks ``start``…``stop - 1`` as (images (n,150,150) uint8, labels (n,2) int16)."""
+    samples = [render_mixed(seed, i, stream, config, synthetic) for i in range(start, stop)]
+    labels = np.array([[s.hour, s.minute] for s in samples], dtype=np.int16)
+    return np.stack([s.image for s in samples]), labels
+
+
 def config_from(values: Any) -> WildConfig:
     """The ``WildConfig`` part of any object with the same field names (a dataset's config)."""
     return WildConfig(**{fl.name: getattr(values, fl.name) for fl in fields(WildConfig)})
@@ -163,10 +180,12 @@ class WildDataConfig(WildConfig):
     test_size: int = ranged(2000, 1)
     test_seed: int = 20240  # the test set never changes with the run's seed
     with_geometry: bool = False  # samples also carry the dial's 3×3 homography (see split())
+    synthetic_fraction: float = ranged(0.0, 0, 1)  # share of clock-synthetic clocks mixed in
+    cache: bool = True  # render each split once into $ZOO_HOME/cache (zoo_clock.cache)
 
 
-class WildClocks(Dataset):
-    """Clocks in the wild (``render_wild``), rendered on the fly per index.
+class WildClocks(RenderedDataset):
+    """Clocks in the wild (``render_wild``), rendered once into the render cache (``data.cache``).
 
     Sample ``i`` of a split is a pure function of (seed, split, i, settings). Train and val follow
     the run's seed, test uses ``test_seed``. Items are ``(image (1,150,150) float in [0, 1],
@@ -182,17 +201,38 @@ class WildClocks(Dataset):
     def input_shape(self) -> tuple[int, ...]:
         return (1, SIZE, SIZE)
 
-    def split(self, name: str, seed: int) -> Any:
-        from ._torchdata import RenderedWildClocks
-
+    def _split_args(self, name: str, seed: int) -> tuple[int, int]:
         c = self.config
         sizes = {"train": c.train_size, "val": c.val_size, "test": c.test_size}
         if name not in sizes:
             raise UsageError(f"unknown split '{name}'; choose from train, val, test")
         enabled_factors(c.factors)  # an unknown factor fails here, in one line
-        split_seed = c.test_seed if name == "test" else seed
-        return RenderedWildClocks(sizes[name], split_seed, _STREAMS[name], config_from(c),
-                                  c.with_geometry)
+        if c.with_geometry and c.synthetic_fraction:
+            raise UsageError("data.with_geometry needs data.synthetic_fraction=0: synthetic "
+                             "clocks carry no homography")
+        return sizes[name], c.test_seed if name == "test" else seed
 
-    def load_image(self, path: Path) -> torch.Tensor:
-        return load_image(path)
+    def render_plan(self, name: str, seed: int) -> tuple[dict[str, Any], int, Any]:
+        from dataclasses import asdict
+        from functools import partial
+
+        c = self.config
+        size, split_seed = self._split_args(name, seed)
+        wild = config_from(c)
+        fields_ = {"renderer": WILD_VERSION, "seed": split_seed, "stream": _STREAMS[name],
+                   "synthetic": c.synthetic_fraction, "wild": asdict(wild)}
+        return fields_, size, partial(render_wild_range, split_seed, _STREAMS[name], wild,
+                                      c.synthetic_fraction)
+
+    def split(self, name: str, seed: int) -> Any:
+        if self.config.with_geometry:  # the cache holds pixels and labels only
+            return self.on_the_fly(name, seed)
+        return super().split(name, seed)
+
+    def on_the_fly(self, name: str, seed: int) -> Any:
+        from ._torchdata import RenderedWildClocks
+
+        c = self.config
+        size, split_seed = self._split_args(name, seed)
+        return RenderedWildClocks(size, split_seed, _STREAMS[name], config_from(c),
+                                  c.with_geometry, c.synthetic_fraction)
