@@ -88,8 +88,12 @@ def save(path: Path, state: dict[str, Any]) -> None:
 
 
 def load(path: Path) -> dict[str, Any]:
+    """The state ``save`` wrote; a damaged or foreign file is one ZooError line, never a crash."""
     from safetensors import safe_open
 
+    from .weights import check_regular
+
+    check_regular(path, "checkpoint")
     try:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
@@ -98,4 +102,14 @@ def load(path: Path) -> dict[str, Any]:
         raise ZooError(f"cannot read checkpoint {path}: {e}") from None
     if STATE_KEY not in meta:
         raise ZooError(f"{path} is not a zoo checkpoint")
-    return unflatten(json.loads(meta[STATE_KEY]), tensors)
+    try:
+        state = unflatten(json.loads(meta[STATE_KEY]), tensors)
+    except (ValueError, RecursionError, KeyError, TypeError, IndexError, AttributeError) as e:
+        detail = " ".join(str(e).split())[:200] or type(e).__name__
+        raise ZooError(f"{path}: corrupt checkpoint state ({type(e).__name__}: {detail}); expected "
+                       "the JSON zoo writes: restore the file, or start a new run without --resume"
+                       ) from None
+    if not isinstance(state, dict):
+        raise ZooError(f"{path}: corrupt checkpoint state (not an object); expected the JSON zoo "
+                       "writes: restore the file, or start a new run without --resume")
+    return state

@@ -3,7 +3,20 @@
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable
+
+# ESC-introduced sequences (CSI ``ESC [ … final``, OSC ``ESC ] … BEL|ST``, two-byte escapes), then
+# any other C0/C1 control character except newline and tab.
+_TERMINAL_CONTROL = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]?|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-_]?|\x9b[0-?]*[ -/]*[@-~]?"
+    r"|[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: object) -> str:
+    """``text`` without terminal control sequences: card, index and plugin strings are data from
+    someone else, and echoing an ESC sequence lets them recolour, retitle or rewrite the terminal."""
+    return _TERMINAL_CONTROL.sub("", str(text))
 
 
 class ZooError(Exception):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
@@ -59,16 +60,32 @@ def resolve(
     )
 
 
+def _short(value: Any) -> str:
+    """A bad value for an error line: its repr, cut short (a card may hold anything)."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def from_dict(data: Mapping[str, Any]) -> cfg.RunConfig:
     """Rebuild a RunConfig from ``config.json`` or a weight card (components by name)."""
     reg = registry()
-    try:
-        sections = {s: dict(data[s]) for s in ("task", "data", "model")}
-        names = {s: sections[s].pop("name") for s in sections}
-        train = dict(data.get("train", {}))
-        experiment = data["experiment"]
-    except (KeyError, TypeError) as e:
-        raise UsageError(f"malformed run configuration: missing {e}") from None
+    if not isinstance(data, Mapping):
+        raise UsageError(f"malformed run configuration: expected an object, got {type(data).__name__}")
+    for key in ("task", "data", "model"):  # each an object naming its component
+        section = data.get(key)
+        if not isinstance(section, Mapping) or not isinstance(section.get("name"), str):
+            raise UsageError(f"malformed run configuration: '{key}' must be an object with a "
+                             f"string 'name', got {_short(section)}")
+    if not isinstance(data.get("train", {}), Mapping):
+        raise UsageError(f"malformed run configuration: 'train' must be an object, got "
+                         f"{_short(data.get('train'))}")
+    if not isinstance(data.get("experiment"), str):
+        raise UsageError(f"malformed run configuration: 'experiment' must be a string, got "
+                         f"{_short(data.get('experiment'))}")
+    sections = {s: dict(data[s]) for s in ("task", "data", "model")}
+    names = {s: sections[s].pop("name") for s in sections}
+    train = dict(data.get("train", {}))
+    experiment = data["experiment"]
     kinds = {"task": "tasks", "data": "datasets", "model": "models"}
     classes = {s: reg.get(kinds[s], names[s]).obj for s in sections}
     known_train = cfg.field_types(cfg.TrainConfig)
@@ -187,6 +204,7 @@ class Assembled:
         return Spec(input_shape=input_shape, outputs=self.task.outputs(input_shape))
 
     def build_model(self) -> nn.Module:
+        refuse_remote_settings(self.config)
         return self.model_factory.build(self.spec)
 
     def use_split(self, split: str) -> None:
@@ -244,6 +262,27 @@ class AllSplits(Dataset):
             start += n
         order = torch.cat(positions).argsort()
         return tuple(torch.cat(field)[order] for field in zip(*pieces))
+
+
+# What a builder would fetch over the network: a URL, or timm's ``hf-hub:``/``hf_hub:`` names.
+REMOTE_SETTING = re.compile(r"\s*(?:[A-Za-z][A-Za-z0-9+.-]*://|hf[-_]hub:)", re.IGNORECASE)
+
+
+def refuse_remote_settings(config: cfg.RunConfig) -> None:
+    """With ``ZOO_OFFLINE=1``, refuse settings naming a remote resource before building: a model
+    built from ``backbone=hf-hub:…`` (from ``--set`` or a weight card) would download its
+    configuration while being built."""
+    from .hub import offline
+
+    if not offline():
+        return
+    for section in cfg.SECTIONS:
+        for key, value in dataclasses.asdict(config.section(section)).items():
+            for item in value if isinstance(value, (list, tuple)) else (value,):
+                if isinstance(item, str) and REMOTE_SETTING.match(item):
+                    raise UsageError(f"{section}.{key}={item!r} names a remote resource but "
+                                     "ZOO_OFFLINE=1 forbids network access; expected a local name "
+                                     "(or unset ZOO_OFFLINE)")
 
 
 def assemble(config: cfg.RunConfig) -> Assembled:

@@ -15,10 +15,12 @@ import contextlib
 import hashlib
 import json
 import logging
+import math
 import os
 import posixpath
 import re
 import shutil
+import stat
 import sys
 import tempfile
 import time
@@ -30,7 +32,7 @@ from typing import IO, Any
 from urllib.parse import unquote, urljoin, urlsplit
 
 from .env import cache_dir, offline
-from .errors import UnknownName, UsageError, ZooError
+from .errors import UnknownName, UsageError, ZooError, printable
 from .weights import replace_from_temp
 
 log = logging.getLogger(__name__)
@@ -50,6 +52,18 @@ CHUNK = 1 << 20
 TIMEOUT = 30.0
 MAX_INDEX_BYTES = 16 << 20
 STALE_PART_SECONDS = 3600.0  # a temp download untouched this long belongs to a dead process
+PART_GRACE_SECONDS = 10.0  # an unlocked temp download older than this belongs to a dead process
+DOWNLOAD_FLOOR_SECONDS = 300.0  # default overall deadline of one download: this much …
+DOWNLOAD_MIN_RATE = 256 * 1024  # … plus its size at this many bytes per second
+PART_GRACE_SECONDS = 10.0  # an unlocked temp download older than this belongs to a dead process
+DOWNLOAD_FLOOR_SECONDS = 300.0  # default overall deadline of one download: this much …
+DOWNLOAD_MIN_RATE = 256 * 1024  # … plus its size at this many bytes per second
+PART_GRACE_SECONDS = 10.0  # an unlocked temp download older than this belongs to a dead process
+DOWNLOAD_FLOOR_SECONDS = 300.0  # default overall deadline of one download: this much …
+DOWNLOAD_MIN_RATE = 256 * 1024  # … plus its size at this many bytes per second
+PART_GRACE_SECONDS = 10.0  # an unlocked temp download older than this belongs to a dead process
+DOWNLOAD_FLOOR_SECONDS = 300.0  # default overall deadline of one download: this much …
+DOWNLOAD_MIN_RATE = 256 * 1024  # … plus its size at this many bytes per second
 LIST_INDEX_MAX_AGE = 3600.0  # `zoo list` reuses a cached remote index this long (seconds)
 USER_SOURCE, BUILT_IN_SOURCE = "user", "built-in"
 
@@ -105,7 +119,7 @@ def cache_path(name: str, tag: str, sha256: str) -> Path:
 
 
 def _warn(message: str) -> None:
-    print(f"zoo: {message}", file=sys.stderr)
+    print(f"zoo: {printable(message)}", file=sys.stderr)
 
 
 # ------------------------------------------------------------------ reading sources
@@ -140,7 +154,7 @@ def _hf_file(url: str) -> Path:
 
 
 @contextlib.contextmanager
-def open_source(location: str) -> Iterator[tuple[IO[bytes], int | None]]:
+def open_source(location: str, timeout: float = TIMEOUT) -> Iterator[tuple[IO[bytes], int | None]]:
     """A readable stream and its announced length for a URL (http, https, file, hf) or path."""
     import http.client
     import urllib.error
@@ -152,7 +166,7 @@ def open_source(location: str) -> Iterator[tuple[IO[bytes], int | None]]:
 
         request = urllib.request.Request(location, headers={"User-Agent": f"zoo/{__version__}"})
         try:
-            response = urllib.request.urlopen(request, timeout=TIMEOUT)
+            response = urllib.request.urlopen(request, timeout=timeout)
         except urllib.error.HTTPError as e:
             raise ZooError(f"download of {location} failed: HTTP {e.code} {e.reason}") from None
         except (urllib.error.URLError, OSError, http.client.HTTPException) as e:
@@ -171,36 +185,79 @@ def open_source(location: str) -> Iterator[tuple[IO[bytes], int | None]]:
                          "file or hf")
     else:
         path = Path(location).expanduser()
-    try:
-        f = open(path, "rb")
-    except FileNotFoundError:
-        raise ZooError(f"no such file: {path}") from None
-    except OSError as e:
-        raise ZooError(f"cannot read {path}: {e}") from None
-    with f:
+    from .weights import open_regular
+
+    if not path.exists():
+        raise ZooError(f"no such file: {path}")
+    with open_regular(path, "file") as f:
         yield f, os.fstat(f.fileno()).st_size
 
 
+class _TooSlow(Exception):
+    """A transfer passed its overall deadline (``count`` bytes had arrived)."""
+
+    def __init__(self, count: int) -> None:
+        super().__init__(count)
+        self.count = count
+
+
+def download_seconds(size: int | None) -> float:
+    """The overall deadline of one download: ``ZOO_DOWNLOAD_TIMEOUT`` seconds, else 5 minutes plus
+    the size at 256 KiB/s. A server dripping one byte every few seconds never trips the socket
+    timeout, so without this a pull would hang forever."""
+    text = os.environ.get("ZOO_DOWNLOAD_TIMEOUT", "").strip()
+    if not text:
+        return DOWNLOAD_FLOOR_SECONDS + (size or 0) / DOWNLOAD_MIN_RATE
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise UsageError(f"ZOO_DOWNLOAD_TIMEOUT={text!r}: expected a positive number of seconds")
+    return seconds
+
+
+def _read_bounded(stream: IO[bytes], limit: int, seconds: float) -> bytes:
+    """Up to ``limit`` bytes, whatever arrives within ``seconds`` (raises :class:`_TooSlow`)."""
+    read = getattr(stream, "read1", stream.read)
+    deadline, parts, count = time.monotonic() + seconds, [], 0
+    while count < limit:
+        chunk = read(min(CHUNK, limit - count))
+        if not chunk:
+            break
+        parts.append(chunk)
+        count += len(chunk)
+        if time.monotonic() > deadline:
+            raise _TooSlow(count)
+    return b"".join(parts)
+
+
 def _copy(stream: IO[bytes], out: IO[bytes], total: int | None, limit: int | None,
-          label: str) -> tuple[str, int, str | None]:
+          label: str, seconds: float | None = None) -> tuple[str, int, str | None]:
     """Copy in chunks, hashing as we go, with a progress bar on stderr (when it is a terminal).
 
     A connection that breaks off ends the copy like an early EOF (its error is returned), so the
-    caller reports it as a truncated transfer with both hashes.
+    caller reports it as a truncated transfer with both hashes. Each read returns what has
+    arrived (``read1``), so ``seconds``, the overall deadline, is checked even while a server
+    trickles bytes (raises :class:`_TooSlow`).
     """
     import http.client
 
     from tqdm import tqdm
 
     digest, count, error = hashlib.sha256(), 0, None
+    read = getattr(stream, "read1", stream.read)
+    deadline = None if seconds is None else time.monotonic() + seconds
     with tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=label,
               file=sys.stderr, disable=None, leave=False) as bar:
         while True:
+            if deadline is not None and time.monotonic() > deadline:
+                raise _TooSlow(count)
             want = CHUNK if limit is None else min(CHUNK, limit - count)
             if want <= 0:
                 break
             try:
-                chunk = stream.read(want)
+                chunk = read(want)
             except (OSError, http.client.HTTPException) as e:
                 error = str(e) or type(e).__name__
                 break
@@ -218,18 +275,19 @@ def download(location: str, dest: Path, sha256: str, size: int | None = None,
     """Stream ``location`` into ``dest``, verified: a bad or short file raises and leaves nothing."""
     sha256 = check_sha256(sha256, label or location)
     label = label or dest.name
+    seconds = download_seconds(size)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    for stale in dest.parent.glob(f".{dest.name}.*.part"):  # left by a killed process
-        with contextlib.suppress(OSError):
-            if time.time() - stale.stat().st_mtime > STALE_PART_SECONDS:
-                stale.unlink()
+    sweep_partials(dest.parent)
     fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+    _lock_partial(fd)  # tells sweep_partials in other processes that this one is alive
     try:
         with os.fdopen(fd, "wb") as out:
-            with open_source(location) as (stream, announced):
+            with open_source(location, timeout=min(TIMEOUT, seconds)) as (stream, announced):
                 expected = size if size is not None else announced
+                if size is None and announced is not None:
+                    seconds = download_seconds(announced)
                 limit = None if expected is None else expected + 1  # one byte more reveals excess
-                actual, count, error = _copy(stream, out, expected, limit, label)
+                actual, count, error = _copy(stream, out, expected, limit, label, seconds)
             out.flush()
             os.fsync(out.fileno())
         broke = f" ({error})" if error else ""
@@ -242,15 +300,76 @@ def download(location: str, dest: Path, sha256: str, size: int | None = None,
             raise ZooError(f"sha256 mismatch for {label} from {location}: expected {sha256}, "
                            f"got {actual}; nothing was cached")
         replace_from_temp(tmp, dest)
+    except _TooSlow as e:
+        Path(tmp).unlink(missing_ok=True)
+        raise ZooError(f"download of {label} from {location} passed its {seconds:g} s deadline "
+                       f"({e.count} bytes arrived); expected it to finish in time (set "
+                       "ZOO_DOWNLOAD_TIMEOUT=SECONDS to allow more); nothing was cached") from None
+    except OSError as e:  # the cache's disk: full, read-only, …
+        Path(tmp).unlink(missing_ok=True)
+        raise ZooError(f"cannot write {dest}: {e.strerror or e}; nothing was cached") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return dest
 
 
+def _lock_partial(fd: int) -> None:
+    try:
+        import fcntl
+    except ImportError:  # no flock: sweep_partials goes by age alone
+        return
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+def _held_by_live_process(part: Path) -> bool:
+    """True while the download writing ``part`` holds its lock (or when locks are unavailable)."""
+    try:
+        import fcntl
+    except ImportError:
+        return True
+    fd = os.open(part, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # releases our probe lock
+    return False
+
+
+def sweep_partials(folder: Path) -> int:
+    """Delete the temp downloads (``.*.part``) a killed pull left in ``folder``: those no live
+    download holds locked (after a few seconds' grace) and any untouched for an hour. Returns
+    how many were removed."""
+    removed, now = 0, time.time()
+    for part in folder.glob(".*.part"):
+        with contextlib.suppress(OSError):
+            info = part.lstat()
+            if not stat.S_ISREG(info.st_mode):
+                continue
+            age = now - info.st_mtime
+            if age > STALE_PART_SECONDS or (age > PART_GRACE_SECONDS
+                                            and not _held_by_live_process(part)):
+                part.unlink()
+                removed += 1
+    return removed
+
+
+def sweep_cache_partials() -> None:
+    """Sweep every folder of the weights cache: run by each pull, cache hits included, so a
+    partial left by a killed download of any name does not stay forever."""
+    root = weights_dir()
+    with contextlib.suppress(OSError):
+        for folder in [p for p in root.iterdir() if p.is_dir() and not p.is_symlink()]:
+            sweep_partials(folder)
+
+
 def sha256_file(path: Path) -> str:
+    from .weights import open_regular
+
     digest = hashlib.sha256()
-    with open(path, "rb") as f:
+    with open_regular(path, "file") as f:
         for chunk in iter(lambda: f.read(CHUNK), b""):
             digest.update(chunk)
     return digest.hexdigest()
@@ -326,10 +445,13 @@ class Index:
 
     location: str
     weights: dict[str, Any] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)  # malformed entries: key → problem
 
     def entry(self, name: str, tag: str) -> tuple[str, dict[str, Any]]:
         key = f"{name}:{tag}"
         entry = self.weights.get(key)
+        if entry is None and key in self.skipped:
+            raise ZooError(f"{self.location}: entry {key} is malformed: {self.skipped[key]}")
         if entry is None:
             tags = sorted(k.partition(":")[2] for k in self.weights if k.partition(":")[0] == name)
             if tags:
@@ -362,7 +484,11 @@ class Index:
             return posixpath.join(posixpath.dirname(base), url)
         if is_url(base):
             return urljoin(base, url)
-        return str(Path(base).parent / url)
+        local = Path(base).parent / url
+        if not local.resolve().is_relative_to(Path(base).parent.resolve()):
+            raise ZooError(f"{self.location}: entry {key}: '{url}' resolves outside the registry "
+                           "(a symlink out of it); expected a file inside the registry folder")
+        return str(local)
 
 
 def _parse_index(raw: bytes, location: str) -> Index:
@@ -372,7 +498,131 @@ def _parse_index(raw: bytes, location: str) -> Index:
         raise ZooError(f"registry index {location} is not valid JSON: {e}") from None
     if not isinstance(data, dict) or not isinstance(data.get("weights", {}), dict):
         raise ZooError(f"registry index {location}: expected an object with a 'weights' object")
-    return Index(location, data.get("weights", {}))
+    weights, skipped = {}, {}
+    for key, entry in data.get("weights", {}).items():
+        problem = entry_problem(key, entry)
+        if problem is None:
+            weights[key] = entry
+        else:  # one bad entry must not break listing and pulling for every user of the index
+            skipped[key] = problem
+            _warn(f"warning: {location}: skipping entry {key!r}: {problem}")
+    return Index(location, weights, skipped)
+
+
+def _number_problem(value: Any) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return f"expected a number, got {value!r:.40}"
+    return None if math.isfinite(value) else f"expected a finite number, got {value}"
+
+
+def metrics_problem(main: Any, higher: Any, metrics: Any) -> str | None:
+    """What is wrong with an entry's main metric, direction and metrics (None: nothing)."""
+    if main is not None and not isinstance(main, str):
+        return f"main_metric must be a name or null, got {main!r:.40}"
+    if higher is not None and not isinstance(higher, bool):
+        return f"higher_is_better must be true, false or null, got {higher!r:.40}"
+    if not isinstance(metrics, dict):
+        return f"metrics must be an object, got {metrics!r:.40}"
+    for name, value in metrics.items():
+        if isinstance(value, str) or value is None:
+            continue  # e.g. "split": "test"
+        problem = _number_problem(value)
+        if problem is not None:
+            return f"metric {name!r}: {problem}"
+    return None
+
+
+def entry_problem(key: Any, entry: Any) -> str | None:
+    """Why an index entry cannot be used (None if it can): checked on every read and before
+    ``publish`` writes one, so a bad field never reaches ``zoo list`` or a download."""
+    name, sep, tag = key.partition(":") if isinstance(key, str) else ("", "", "")
+    if not sep or not NAME_RE.fullmatch(name) or not NAME_RE.fullmatch(tag):
+        return "the key must be NAME:TAG"
+    if not isinstance(entry, dict):
+        return "not an object"
+    if not isinstance(entry.get("url"), str) or not entry["url"]:
+        return f"url must be a non-empty string, got {entry.get('url')!r:.40}"
+    if not isinstance(entry.get("sha256"), str) or not SHA256_RE.fullmatch(entry["sha256"].lower()):
+        return f"sha256 must be 64 hex digits, got {entry.get('sha256')!r:.80}"
+    size = entry.get("size")
+    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 0):
+        return f"size must be a byte count, got {size!r:.40}"
+    for field_name in ("experiment", "tag", "published"):
+        if entry.get(field_name) is not None and not isinstance(entry[field_name], str):
+            return f"{field_name} must be a string, got {entry[field_name]!r:.40}"
+    card = entry.get("card", {})
+    if not isinstance(card, dict) or not all(isinstance(v, str) or v is None for v in card.values()):
+        return "card must map names to strings"
+    return metrics_problem(entry.get("main_metric"), entry.get("higher_is_better"),
+                           entry.get("metrics", {}))
+
+
+def _read_local_index(path: Path) -> bytes:
+    """A local index.json: a regular file (a FIFO would hang) that resolves inside its own
+    folder (a symlink out of the registry is refused), at most MAX_INDEX_BYTES."""
+    from .weights import open_regular
+
+    if not path.exists():
+        raise FileNotFoundError(path)
+    if not path.resolve().is_relative_to(path.parent.resolve()):
+        raise ZooError(f"registry index {path} resolves outside its folder (a symlink out of the "
+                       "registry); expected index.json inside the registry folder")
+    with open_regular(path, "registry index") as f:
+        raw = f.read(MAX_INDEX_BYTES + 1)
+    if len(raw) > MAX_INDEX_BYTES:
+        raise ZooError(f"registry index {path} is larger than {MAX_INDEX_BYTES} bytes")
+    return raw
+
+
+def _read_local_index(path: Path) -> bytes:
+    """A local index.json: a regular file (a FIFO would hang) that resolves inside its own
+    folder (a symlink out of the registry is refused), at most MAX_INDEX_BYTES."""
+    from .weights import open_regular
+
+    if not path.exists():
+        raise FileNotFoundError(path)
+    if not path.resolve().is_relative_to(path.parent.resolve()):
+        raise ZooError(f"registry index {path} resolves outside its folder (a symlink out of the "
+                       "registry); expected index.json inside the registry folder")
+    with open_regular(path, "registry index") as f:
+        raw = f.read(MAX_INDEX_BYTES + 1)
+    if len(raw) > MAX_INDEX_BYTES:
+        raise ZooError(f"registry index {path} is larger than {MAX_INDEX_BYTES} bytes")
+    return raw
+
+
+def _read_local_index(path: Path) -> bytes:
+    """A local index.json: a regular file (a FIFO would hang) that resolves inside its own
+    folder (a symlink out of the registry is refused), at most MAX_INDEX_BYTES."""
+    from .weights import open_regular
+
+    if not path.exists():
+        raise FileNotFoundError(path)
+    if not path.resolve().is_relative_to(path.parent.resolve()):
+        raise ZooError(f"registry index {path} resolves outside its folder (a symlink out of the "
+                       "registry); expected index.json inside the registry folder")
+    with open_regular(path, "registry index") as f:
+        raw = f.read(MAX_INDEX_BYTES + 1)
+    if len(raw) > MAX_INDEX_BYTES:
+        raise ZooError(f"registry index {path} is larger than {MAX_INDEX_BYTES} bytes")
+    return raw
+
+
+def _read_local_index(path: Path) -> bytes:
+    """A local index.json: a regular file (a FIFO would hang) that resolves inside its own
+    folder (a symlink out of the registry is refused), at most MAX_INDEX_BYTES."""
+    from .weights import open_regular
+
+    if not path.exists():
+        raise FileNotFoundError(path)
+    if not path.resolve().is_relative_to(path.parent.resolve()):
+        raise ZooError(f"registry index {path} resolves outside its folder (a symlink out of the "
+                       "registry); expected index.json inside the registry folder")
+    with open_regular(path, "registry index") as f:
+        raw = f.read(MAX_INDEX_BYTES + 1)
+    if len(raw) > MAX_INDEX_BYTES:
+        raise ZooError(f"registry index {path} is larger than {MAX_INDEX_BYTES} bytes")
+    return raw
 
 
 def _index_cache(url: str) -> Path:
@@ -391,7 +641,7 @@ def load_index(location: str | None = None, max_age: float | None = None) -> Ind
     if not is_remote(location):
         path = _url_path(location) if is_url(location) else Path(location)
         try:
-            return _parse_index(path.read_bytes(), str(path))
+            return _parse_index(_read_local_index(path), str(path))
         except FileNotFoundError:
             raise ZooError(f"registry index not found: {path}") from None
         except OSError as e:
@@ -404,9 +654,13 @@ def load_index(location: str | None = None, max_age: float | None = None) -> Ind
                        "run once with network access, or point ZOO_REGISTRY to a local index.json")
     if max_age is not None and cached.is_file() and time.time() - cached.stat().st_mtime < max_age:
         return _parse_index(cached.read_bytes(), location)
+    seconds = download_seconds(None)
     try:
-        with open_source(location) as (stream, _):
-            raw = stream.read(MAX_INDEX_BYTES + 1)
+        with open_source(location, timeout=min(TIMEOUT, seconds)) as (stream, _):
+            raw = _read_bounded(stream, MAX_INDEX_BYTES + 1, seconds)
+    except _TooSlow:
+        raise ZooError(f"registry index {location} did not arrive within {seconds:g} s (set "
+                       "ZOO_DOWNLOAD_TIMEOUT=SECONDS to allow more)") from None
     except ZooError as e:
         if not cached.is_file():
             raise
@@ -443,7 +697,7 @@ def find_entry(name: str, tag: str) -> tuple[Index, str, dict[str, Any]]:
             errors.append(e)
             _warn(f"warning: skipping the {source} registry: {e}")
             continue
-        if key in index.weights:
+        if key in index.weights or key in index.skipped:
             log.info("%s found in the %s registry %s", key, source, location)
             return index, *index.entry(name, tag)
         indexes.append(index)
@@ -470,6 +724,7 @@ def pull(spec: str) -> Path:
     if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
         raise ZooError(f"{index.location}: entry {key}: size must be a byte count, got {size!r}")
     dest = cache_path(name, tag, sha256)
+    sweep_cache_partials()
     if _valid_cached(dest, sha256, size):
         return dest
     url = index.url_of(key, entry)
@@ -499,6 +754,7 @@ def fetch_url(spec: str) -> Path:
                          "FILE.safetensors` prints it) or list the file in a registry index")
     root = weights_dir()
     dest = _inside(root / "urls" / f"{sha256}.safetensors", root)
+    sweep_cache_partials()
     if _valid_cached(dest, sha256, None):
         return dest
     if offline() and is_remote(url):
@@ -514,6 +770,10 @@ def fetch(spec: str) -> Path:
     path = Path(spec).expanduser()
     if path.is_file():
         return path
+    if path.exists():  # a FIFO, device or folder: say what it is, not "no such file"
+        from .weights import check_regular
+
+        check_regular(path)
     if spec.endswith(WEIGHT_SUFFIXES) or "/" in spec or os.sep in spec or spec.startswith("~"):
         raise UsageError(f"no such weight file: {spec}")
     return pull(spec)
@@ -526,7 +786,7 @@ def headline(entry: Mapping[str, Any]) -> str:
     numbers = {k: v for k, v in metrics.items()
                if isinstance(v, (int, float)) and not isinstance(v, bool)}
     main = entry.get("main_metric")
-    key = main if main in numbers else next(iter(numbers), None)
+    key = main if isinstance(main, str) and main in numbers else next(iter(numbers), None)
     return f"{key}={numbers[key]:.4g}" if key is not None else "yes"
 
 
@@ -670,6 +930,10 @@ def publish(source: Path, registry_dir: Path | None = None, tag: str = DEFAULT_T
     """
     from .weights import atomic_write_text, read_card
 
+    if not isinstance(tag, str) or not NAME_RE.fullmatch(tag):
+        raise UsageError(f"invalid tag {tag!r}: expected letters, digits, '_', '-' and single dots")
+    if max_mb is not None and not (math.isfinite(max_mb) and max_mb > 0):
+        raise UsageError(f"invalid --max-mb {max_mb}: expected a positive number of megabytes")
     path, summary = _weights_file(Path(source))
     card = read_card(path)
     experiment = card.get("experiment")
@@ -680,6 +944,9 @@ def publish(source: Path, registry_dir: Path | None = None, tag: str = DEFAULT_T
     metrics = card.get("metrics", {})
     main, higher = _task_info(card.get("config", {}))
     main = summary.get("main_metric") or main
+    problem = metrics_problem(main, higher, metrics)
+    if problem is not None:
+        raise UsageError(f"cannot publish {path}: {problem}")
     registry_dir = Path(registry_dir) if registry_dir is not None else default_registry_dir()
     index_file = registry_dir / INDEX_FILE
     folder = _inside(registry_dir / name, registry_dir)
@@ -687,6 +954,7 @@ def publish(source: Path, registry_dir: Path | None = None, tag: str = DEFAULT_T
     fd, tmp_name = tempfile.mkstemp(prefix=f".{tag}.", suffix=".part", dir=folder)
     os.close(fd)
     tmp = Path(tmp_name)
+    placed: Path | None = None  # a new weight file not yet in a committed index
     try:
         _write_published(path, tmp, dtype)
         size, sha256 = tmp.stat().st_size, sha256_file(tmp)
@@ -694,7 +962,10 @@ def publish(source: Path, registry_dir: Path | None = None, tag: str = DEFAULT_T
             raise ZooError(f"{path} is {size / 1e6:.1f} MB, over the {max_mb:g} MB limit: "
                            "try --dtype fp16, or raise --max-mb")
         with _locked(registry_dir):
-            data = json.loads(index_file.read_text()) if index_file.is_file() else {}
+            try:
+                data = json.loads(index_file.read_text()) if index_file.is_file() else {}
+            except (ValueError, RecursionError):
+                raise ZooError(f"{index_file} is not valid JSON; fix or remove it first") from None
             if not isinstance(data, dict) or not isinstance(data.setdefault("weights", {}), dict):
                 raise ZooError(f"{index_file} is not a registry index")
             old = data["weights"].get(key)
@@ -703,6 +974,8 @@ def publish(source: Path, registry_dir: Path | None = None, tag: str = DEFAULT_T
                 _check_improves(key, old, sha256, main, metrics, higher)
             rel = f"{name}/{tag}-{sha256[:12]}.safetensors"
             dest = registry_dir / rel
+            if not dest.exists():
+                placed = dest
             replace_from_temp(tmp, dest)
             entry = {
                 "url": rel,
@@ -719,21 +992,46 @@ def publish(source: Path, registry_dir: Path | None = None, tag: str = DEFAULT_T
                 | {"dtype": dtype or "as trained"},
                 "published": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             }
+            problem = entry_problem(key, entry)
+            if problem is not None:
+                raise UsageError(f"cannot publish {path}: {problem}")
             data["weights"][key] = entry
             data = {"format": INDEX_FORMAT, **data, "weights": dict(sorted(data["weights"].items()))}
-            atomic_write_text(index_file, json.dumps(data, indent=2) + "\n")
+            try:
+                atomic_write_text(index_file, json.dumps(data, indent=2, allow_nan=False) + "\n")
+            except BaseException:
+                _unplace(placed)
+                placed = None
+                raise
+            placed = None  # committed: the index names it now
             if old is not None:
-                _remove_unreferenced(registry_dir, old.get("url"), data["weights"], keep=dest)
+                _remove_replaced(registry_dir, key, old, data["weights"], keep=dest)
+    except OSError as e:  # disk full, read-only registry, …
+        tmp.unlink(missing_ok=True)
+        _unplace(placed)
+        raise ZooError(f"cannot publish {path} into {registry_dir}: {e.strerror or e}; nothing "
+                       "was published") from None
     except BaseException:
         tmp.unlink(missing_ok=True)
+        _unplace(placed)
         raise
     return {"key": key, "path": str(dest), **entry}
+
+
+def _unplace(placed: Path | None) -> None:
+    """Remove a weight file publish placed but never indexed (its index write failed)."""
+    if placed is not None:
+        with contextlib.suppress(OSError):
+            placed.unlink()
 
 
 def _check_improves(key: str, old: Mapping[str, Any], sha256: str, main: str | None,
                     metrics: Mapping[str, Any], higher: bool | None) -> None:
     if old.get("sha256") == sha256:
         raise ZooError(f"{key} is already published with these exact weights")
+    if entry_problem(key, old) is not None:
+        raise ZooError(f"{key} is already published with a malformed entry "
+                       f"({entry_problem(key, old)}); pass --force to replace it")
     before, after = (old.get("metrics") or {}).get(main), metrics.get(main)
     if main is None or higher is None or not all(
             isinstance(v, (int, float)) and not isinstance(v, bool) for v in (before, after)):
@@ -746,13 +1044,26 @@ def _check_improves(key: str, old: Mapping[str, Any], sha256: str, main: str | N
                    "them (--force to replace anyway, or publish under another --tag)")
 
 
-def _remove_unreferenced(registry_dir: Path, url: Any, weights: Mapping[str, Any], keep: Path) -> None:
-    """Delete a replaced file unless another entry still points to it."""
-    if not isinstance(url, str) or is_url(url) or not RELATIVE_URL_RE.fullmatch(url) \
-            or ".." in url.split("/"):
+def _remove_replaced(registry_dir: Path, key: str, old: Mapping[str, Any],
+                     weights: Mapping[str, Any], keep: Path) -> None:
+    """Delete the file a replaced entry used, only if the registry owns it.
+
+    An index entry is data, so its ``url`` must never choose what gets deleted: only the exact
+    name publish gives that entry (``NAME/TAG-<its sha256 prefix>.safetensors``), a regular file
+    (not a link) in the registry's own ``NAME/`` folder, that no other entry still uses.
+    """
+    name, _, tag = key.partition(":")
+    url, sha256 = old.get("url"), old.get("sha256")
+    if not isinstance(sha256, str) or not SHA256_RE.fullmatch(sha256):
         return
-    if any(isinstance(e, dict) and e.get("url") == url for e in weights.values()):
+    owned = f"{name}/{tag}-{sha256[:12]}.safetensors"
+    if url != owned or any(isinstance(e, dict) and e.get("url") == owned for e in weights.values()):
         return
-    old = registry_dir / url
-    if old.resolve() != keep.resolve() and old.resolve().is_relative_to(registry_dir.resolve()):
-        old.unlink(missing_ok=True)
+    path = registry_dir / owned
+    try:
+        if (stat.S_ISREG(path.lstat().st_mode)
+                and path.parent.resolve() == registry_dir.resolve() / name
+                and path.resolve() != keep.resolve()):
+            path.unlink()
+    except OSError as e:  # the new entry is committed; a leftover file is only clutter
+        _warn(f"warning: could not remove the replaced {path}: {e.strerror or e}")

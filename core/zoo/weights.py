@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import tempfile
 from collections.abc import Mapping
 from datetime import datetime, timezone
@@ -130,6 +131,37 @@ DTYPE_BYTES = {"BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1, "I16": 2
                "BF16": 2, "I32": 4, "U32": 4, "F32": 4, "I64": 8, "U64": 8, "F64": 8}
 
 
+def open_regular(path: Path, what: str = "weight file") -> Any:
+    """Open ``path`` for reading only if it is a regular file (a binary file object).
+
+    A FIFO or device named ``*.safetensors`` would block ``open`` or never end a read; opening
+    non-blocking and checking the opened descriptor (not the name) leaves no window to swap it.
+    """
+    path = Path(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        raise UsageError(f"no such {what}: {path}") from None
+    except IsADirectoryError:
+        raise UsageError(f"{path} is a directory, not a {what}") from None
+    except OSError as e:
+        raise ZooError(f"cannot read {path}: {e.strerror or e}") from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        kind = "a directory" if stat.S_ISDIR(mode) else "not a regular file (FIFO, socket or device)"
+        raise UsageError(f"{path} is {kind}; expected a {what}")
+    if hasattr(os, "O_NONBLOCK"):
+        os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb")
+
+
+def check_regular(path: Path, what: str = "weight file") -> Path:
+    """Raise unless ``path`` is a regular file: for readers that open by name (torch, safetensors)."""
+    open_regular(path, what).close()
+    return Path(path)
+
+
 def _is_count(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
@@ -142,20 +174,19 @@ def read_header(path: Path) -> dict[str, Any]:
     if the file really holds that many bytes.
     """
     path = Path(path)
+    f = open_regular(path)
     try:
-        size = path.stat().st_size
-        with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        with f:
             raw = f.read(8)
             if len(raw) < 8:
                 raise ZooError(f"{path}: not a safetensors file (only {size} bytes)")
             n = int.from_bytes(raw, "little")
+            if n > min(MAX_HEADER_BYTES, size - 8) and raw.isascii() and raw.decode().isprintable():
+                raise ZooError(f"{path}: not a safetensors file (it starts with text: {raw.decode()!r})")
             if n > min(MAX_HEADER_BYTES, size - 8):
                 raise ZooError(f"{path}: not a safetensors file (header of {n} bytes, file of {size})")
             header = json.loads(f.read(n))
-    except FileNotFoundError:
-        raise UsageError(f"no such weight file: {path}") from None
-    except IsADirectoryError:
-        raise UsageError(f"{path} is a directory, not a weight file") from None
     except (ValueError, RecursionError):  # bad UTF-8, bad JSON, absurd numbers, deep nesting
         raise ZooError(f"{path}: not a safetensors file (header is not valid JSON)") from None
     if not isinstance(header, dict):
@@ -235,15 +266,16 @@ def load_file(path: Path) -> dict[str, torch.Tensor]:
 def _load_torch_file(path: Path) -> dict[str, torch.Tensor]:
     """A local PyTorch checkpoint: ``weights_only=True`` (no arbitrary unpickling), a state dict
     at the top or under ``state_dict``/``model``."""
-    import pickle
-
     import torch
 
+    with open_regular(path) as f:
+        magic = f.read(4)
+    if not magic.startswith((b"PK\x03\x04", b"\x80")):  # torch.save's zip, or a legacy pickle
+        raise ZooError(f"{path}: not a PyTorch weights file (neither a torch.save zip archive nor "
+                       "a pickle; a .safetensors file needs that suffix)")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise UsageError(f"no such weight file: {path}") from None
-    except (pickle.UnpicklingError, RuntimeError, OSError, EOFError, ValueError) as e:
+    except Exception as e:  # torch raises anything from KeyError to UnpicklingError on bad bytes
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise ZooError(f"{path}: cannot load as weights_only PyTorch file: {first}") from None
     for candidate in (obj, *(obj.get(k) for k in ("state_dict", "model") if isinstance(obj, dict))):
@@ -266,6 +298,15 @@ def strip_prefixes(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Te
     return out
 
 
+def _castable(source: torch.dtype, target: torch.dtype) -> bool:
+    """Half/bfloat/single/double floats load into each other (an fp16 file into an fp32 model);
+    anything else must match exactly: int, bool or fp8 data in a float slot is a wrong file."""
+    import torch
+
+    floats = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+    return source == target or (source in floats and target in floats)
+
+
 def load_into(module: nn.Module, state_dict: Mapping[str, torch.Tensor], source: str = "weights") -> None:
     """Load strictly, saying exactly which keys are missing, unexpected or mis-shaped."""
     state_dict = strip_prefixes(state_dict)
@@ -277,15 +318,49 @@ def load_into(module: nn.Module, state_dict: Mapping[str, torch.Tensor], source:
         for k in target
         if k in state_dict and state_dict[k].shape != target[k].shape
     ]
+    dtypes = [f"{k} {str(state_dict[k].dtype).removeprefix('torch.')} vs model "
+              f"{str(target[k].dtype).removeprefix('torch.')}"
+              for k in target if k in state_dict and not _castable(state_dict[k].dtype, target[k].dtype)]
     problems = []
-    for label, items in (("missing", missing), ("unexpected", unexpected), ("mis-shaped", shapes)):
+    for label, items in (("missing", missing), ("unexpected", unexpected), ("mis-shaped", shapes),
+                         ("wrong dtype", dtypes)):
         if items:
             shown = ", ".join(items[:5]) + (f" (+{len(items) - 5} more)" if len(items) > 5 else "")
             problems.append(f"{label}: {shown}")
     if problems:
         raise ZooError(f"{source} do not fit the model: " + "; ".join(problems))
+    for key, value in state_dict.items():
+        if value.is_floating_point() and not bool(value.isfinite().all()):
+            raise UsageError(f"{source}: tensor {key!r} holds NaN or infinite values; expected "
+                             "finite weights (a diverged run? publish or load an earlier checkpoint)")
     cast = {k: v.to(target[k].dtype) for k, v in state_dict.items()}
     module.load_state_dict(cast, strict=True)
+
+
+def check_model_fits(assembled: Assembled, shapes: Mapping[str, tuple[int, ...]],
+                     source: str) -> None:
+    """Build the model on the ``meta`` device (no memory) and refuse it if it needs more
+    parameters than the file holds, before the real build: a card (or ``--set``) asking for
+    ``model.width=20000`` of a 1 MB file would otherwise allocate gigabytes first."""
+    from math import prod
+
+    import torch
+
+    try:
+        with torch.device("meta"):
+            meta = assembled.build_model()
+    except ZooError:
+        raise
+    except Exception as e:  # a plugin's build refusing the values (dropout 1e308, …)
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UsageError(f"{source}: its configuration does not build a model: "
+                         f"{type(e).__name__}: {first}") from None
+    wanted = sum(prod(t.shape) for t in meta.state_dict().values())
+    held = sum(prod(shape) for shape in strip_prefixes(shapes).values())  # type: ignore[arg-type]
+    if wanted > held:
+        raise UsageError(f"{source}: its configuration builds a model of {wanted:,} values but the "
+                         f"file holds {held:,}; expected the configuration the weights were "
+                         "trained with (a tampered card, or a --set that changes the model?)")
 
 
 def resolve_weights(spec: str) -> Path:
@@ -331,11 +406,15 @@ def open_weights(
     from .experiment import assemble, from_dict, resolve, with_data_path, with_overrides
 
     path = resolve_weights(weights)
-    card = {} if path.suffix in TORCH_SUFFIXES else read_card(path)
+    torch_file = path.suffix in TORCH_SUFFIXES
+    card = {} if torch_file else read_card(path)
     if name and card.get("experiment") and card["experiment"] != name:
         raise UsageError(f"{weights} holds weights of {card['experiment']}, not {name}")
     if "config" in card:
-        config = from_dict(card["config"])
+        try:
+            config = from_dict(card["config"])
+        except ZooError as e:  # the card is data from whoever wrote the file: name it
+            raise UsageError(f"{weights}: its card's config is not a valid configuration: {e}") from None
     elif name:
         config = resolve(name)
     else:
@@ -344,6 +423,10 @@ def open_weights(
         config = with_data_path(config, data_path)
     config = with_overrides(config, overrides or {})
     assembled = assemble(config)
+    tensors = load_file(path) if torch_file else None
+    shapes = ({k: tuple(v.shape) for k, v in tensors.items()} if tensors is not None else
+              {k: tuple(v["shape"]) for k, v in read_header(path).items() if k != "__metadata__"})
+    check_model_fits(assembled, shapes, source=str(weights))
     module = assembled.build_model()
-    load_into(module, load_file(path), source=str(weights))
+    load_into(module, tensors if tensors is not None else load_file(path), source=str(weights))
     return OpenedWeights(assembled, module.to(device).eval(), card, path)
