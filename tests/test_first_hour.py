@@ -100,7 +100,7 @@ def test_run_ends_with_a_block_that_says_what_next(toy, tmp_path):
     result = CliRunner().invoke(cli, ["run", "toy.regression", "--epochs", "1", "--out", str(out)])
     assert result.exit_code == 0, result.output
     weights = out / "model.safetensors"
-    assert f"test mse:" in result.stdout
+    assert "test mse:" in result.stdout
     err = result.stderr
     assert re.search(r"^result: test mse \S+$", err, flags=re.M)  # the toy has nothing published
     assert f"weights: {weights}" in err

@@ -16,7 +16,7 @@ from . import __version__, cli_options
 from . import config as cfg
 from .cli_options import pick_weights
 from .env import debug
-from .errors import UsageError, ZooError, printable
+from .errors import UsageError, ZooError
 from .plugins import plugin_info, pm, registry, report_failures
 
 log = logging.getLogger("zoo")
@@ -30,33 +30,8 @@ def exit_with(error: ZooError) -> NoReturn:
         shown = cause if cause is not None and error.__suppress_context__ else error
         click.echo("".join(traceback.format_exception(type(shown), shown, shown.__traceback__)),
                    err=True, nl=False)
-    click.echo("zoo: error: " + printable(" ".join(str(error).splitlines())), err=True)
+    click.echo("zoo: error: " + " ".join(str(error).splitlines()), err=True)
     sys.exit(error.exit_code)
-
-
-def echo(text: object = "", err: bool = False) -> None:
-    """``click.echo`` for lines holding someone else's strings (a card, an index, a plugin's
-    names and docstrings): terminal control characters are stripped, so none can recolour,
-    retitle or rewrite the user's terminal."""
-    click.echo(printable(text), err=err)
-
-
-def json_line(obj: Any) -> str:
-    """One valid JSON document: JSON has no NaN or Infinity, so a non-finite number becomes
-    ``null``, and stderr says which."""
-    import math
-
-    def clean(value: Any, where: str) -> Any:
-        if isinstance(value, float) and not math.isfinite(value):
-            click.echo(f"zoo: warning: {printable(where)} is {value}; written as null", err=True)
-            return None
-        if isinstance(value, dict):
-            return {k: clean(v, f"{where}.{k}" if where else str(k)) for k, v in value.items()}
-        if isinstance(value, (list, tuple)):
-            return [clean(v, f"{where}[{i}]") for i, v in enumerate(value)]
-        return value
-
-    return json.dumps(clean(obj, ""), allow_nan=False)
 
 
 def verbose() -> bool:
@@ -167,8 +142,7 @@ def list_(pattern: str | None, kind: str, pretrained: bool) -> None:
                   "DESCRIPTION")
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header) - 1)]
     for row in [header, *rows]:
-        row = tuple(printable(c) for c in row)  # names, summaries, metrics: plugin and index text
-        echo("  ".join(str(c).ljust(w) for c, w in zip(row, widths)) + "  " + row[-1])
+        click.echo("  ".join(str(c).ljust(w) for c, w in zip(row, widths)) + "  " + row[-1])
 
 
 def _find(name: str) -> tuple[str, Any]:
@@ -202,18 +176,18 @@ def info(name: str, sets: tuple[str, ...]) -> None:
         return _info_file(Path(name))
     kind, entry = _find(name)
     if kind != "experiments":
-        echo(f"{name}: {kind[:-1]} from plugin {entry.plugin}")
+        click.echo(f"{name}: {kind[:-1]} from plugin {entry.plugin}")
         if entry.summary:
-            echo(f"  {entry.summary}")
+            click.echo(f"  {entry.summary}")
         for key, value in dataclasses.asdict(entry.obj.Config()).items():
             click.echo(f"  {key} = {value!r}")
         return
     from .experiment import assemble, count_parameters, resolve
 
     config = resolve(name, cfg.parse_sets(sets))
-    echo(f"experiment: {name}  (plugin {entry.plugin})")
+    click.echo(f"experiment: {name}  (plugin {entry.plugin})")
     if entry.obj.description:
-        echo(f"description: {entry.obj.description}")
+        click.echo(f"description: {entry.obj.description}")
     _echo_settings(config)
     assembled = assemble(config)
     click.echo(f"input: {assembled.spec.input_shape}")
@@ -233,18 +207,18 @@ def _info_file(path: Path) -> None:
     tensors = {k: v for k, v in header.items() if k != "__metadata__"}
     from .hub import sha256_file
 
-    echo(f"file: {path}")
+    click.echo(f"file: {path}")
     click.echo(f"size: {path.stat().st_size}")
     click.echo(f"sha256: {sha256_file(path)}")
     for key in ("experiment", "plugin", "plugin_version", "version", "torch_version", "created"):
         if key in card:
-            echo(f"{key}: {card[key]}")
+            click.echo(f"{key}: {card[key]}")
     for key, value in card.get("metrics", {}).items():
-        echo(f"metric {key}: {value}")
+        click.echo(f"metric {key}: {value}")
     if "config" in card:
         click.echo("config: " + json.dumps(card["config"], sort_keys=True))
     dtypes = sorted({v["dtype"] for v in tensors.values()})
-    echo(f"tensors: {len(tensors)} ({', '.join(dtypes)})")
+    click.echo(f"tensors: {len(tensors)} ({', '.join(dtypes)})")
     click.echo(f"params: {sum(prod(v['shape']) for v in tensors.values())}")
 
 
@@ -256,11 +230,11 @@ def plugins() -> None:
         version = f" {info_.version}" if info_.version else ""
         dist = f" ({info_.distribution}{version})" if info_.distribution else ""
         if info_.error:
-            echo(f"{name}{dist}: FAILED: {info_.error}")
+            click.echo(f"{name}{dist}: FAILED: {info_.error}")
         else:
-            echo(f"{name}{dist}: {', '.join(info_.hooks) or 'no hooks'}")
+            click.echo(f"{name}{dist}: {', '.join(info_.hooks) or 'no hooks'}")
         for message in info_.warnings:
-            echo(f"  warning: {message}")
+            click.echo(f"  warning: {message}")
     from .plugins import unknown_wanted, unknown_wanted_message
 
     if unknown_wanted:
@@ -373,7 +347,7 @@ def eval_(name: str, weights: str | None, pretrained: bool, data_path: str | Non
     result: dict[str, Any] = {"split": split, "samples": scored, "skipped": skipped}
     result.update((k, v) for k, v in metrics.items() if k not in result)
     if as_json:
-        click.echo(json_line(result))
+        click.echo(json.dumps(result))
         return
     for key, value in result.items():
         click.echo(f"{key}: {value:.4f}" if isinstance(value, float) else f"{key}: {value}")
@@ -507,8 +481,8 @@ def publish(run_dir: Path, tag: str, registry_dir: Path | None, dtype: str, max_
     report_failures()
     entry = hub.publish(run_dir, registry_dir, tag=tag, dtype=None if dtype == "keep" else dtype,
                         max_mb=max_mb, force=force)
-    echo(f"published {entry['key']}: {entry['path']} ({entry['size'] / 1e6:.2f} MB, "
-         f"sha256 {entry['sha256']}) {hub.headline(entry)}")
+    click.echo(f"published {entry['key']}: {entry['path']} ({entry['size'] / 1e6:.2f} MB, "
+               f"sha256 {entry['sha256']}) {hub.headline(entry)}")
 
 
 # ------------------------------------------------------------------ plugin commands
@@ -531,6 +505,11 @@ def _add_plugin_commands(group: click.Group) -> None:
                 _fail(info_, e)
     except ZooError as e:  # strict mode: a failed plugin is fatal
         exit_with(e)
+
+
+from .datasources import data_group  # noqa: E402  (click only: `zoo data pull mnist`)
+
+cli.add_command(data_group)
 
 
 def main() -> None:

@@ -49,6 +49,15 @@ def zoo_register_commands(cli: Any) -> None:
 
 
 @hookspec
+def zoo_register_data(register: Callable[..., None]) -> None:
+    """Register a data source for ``zoo data pull NAME``: ``register("mnist", pull, "summary")``.
+
+    ``pull(root, source)`` fills a folder under ``root`` (``$ZOO_DATA``) from the network, or
+    from the local copy ``source`` (``--from DIR``) when it is not None, verified, and returns it.
+    """
+
+
+@hookspec
 def zoo_register_weights(register: Callable[..., None]) -> None:
     """Declare a registry of pretrained weights: ``register("registry")``.
 

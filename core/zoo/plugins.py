@@ -31,7 +31,7 @@ HOOKS = {
     "zoo_register_models": "models",
     "zoo_register_experiments": "experiments",
 }
-HOOK_NAMES = {*HOOKS, "zoo_register_commands", "zoo_register_weights"}
+HOOK_NAMES = {*HOOKS, "zoo_register_commands", "zoo_register_data", "zoo_register_weights"}
 
 
 @dataclass

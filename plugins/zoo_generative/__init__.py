@@ -79,6 +79,15 @@ def zoo_register_experiments(register: Callable[..., None]) -> None:
 
 
 @hookimpl
+def zoo_register_data(register: Callable[..., None]) -> None:
+    from .fetch import pull_butterfly, pull_mnist
+
+    register("mnist", pull_mnist, "MNIST digits, 4 files, 55 MB (11 MB download), md5-verified → MNIST/raw")
+    register("butterfly", pull_butterfly, "Butterfly & Moth, 100 species, ~13.6k 224×224 JPEGs (Kaggle, "
+             "via kagglehub) → butterfly/")
+
+
+@hookimpl
 def zoo_register_commands(cli: Any) -> None:
     from .commands import interpolate, sample
 

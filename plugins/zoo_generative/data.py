@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from zoo import Dataset, UsageError, data_dir, offline
+from zoo import Dataset, UsageError, data_dir
 from zoo.config import ranged
 
 if TYPE_CHECKING:
@@ -61,12 +61,11 @@ class MNIST(Dataset):
     def _load(self, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
         from torchvision.datasets import MNIST as TorchMNIST
 
+        from .fetch import ensure_mnist
+
         root = data_root(self.config.root)
-        try:
-            ds = TorchMNIST(str(root), train=train, download=not offline())
-        except RuntimeError as e:  # torchvision's "Dataset not found. You can use download=True"
-            hint = " (ZOO_OFFLINE is set: no download)" if offline() else ""
-            raise UsageError(f"MNIST not found under {root}/MNIST/raw{hint}: {e}".splitlines()[0]) from None
+        ensure_mnist(root, explicit=bool(self.config.root))  # fetched and verified, or one clear error
+        ds = TorchMNIST(str(root), train=train, download=False)
         return ds.data.unsqueeze(1).contiguous(), ds.targets
 
     def split(self, name: str, seed: int) -> TensorImages:
@@ -150,7 +149,7 @@ class ImageFolder(Dataset):
 
     @dataclass
     class Config:
-        root: str = ""  # the image folder (``zoo run gan.butterfly --data DIR``)
+        root: str = ""  # the image folder (--data DIR); "" → $ZOO_DATA/butterfly (zoo data pull butterfly)
         size: int = ranged(64, 1)
         val_fraction: float = ranged(0.05, 0, 1, hi_open=True)
         test_fraction: float = ranged(0.05, 0, 1, hi_open=True)
@@ -160,7 +159,13 @@ class ImageFolder(Dataset):
 
     def _root(self) -> Path:
         if not self.config.root:
-            raise UsageError("imagefolder needs a folder of images: pass --data DIR")
+            from .fetch import default_image_root
+
+            root = default_image_root()
+            if not root.is_dir():
+                raise UsageError(f"imagefolder: no --data DIR given and no images in {root} (ZOO_DATA): "
+                                 "pass --data DIR, or run `zoo data pull butterfly`")
+            return root
         root = Path(self.config.root).expanduser()
         if not root.is_dir():
             raise UsageError(f"no such image folder: {root}")
