@@ -213,8 +213,12 @@ class _Canvas:
 
     def line(self, pts: list[tuple[float, float]], ink: int, width: float) -> None:
         k, c = self.scale, self.c0 - 0.5
-        self.draw.line([(c + k * u, c + k * v) for u, v in pts], fill=ink,
-                       width=max(1, round(width * k)), joint="curve" if len(pts) > 2 else None)
+        xy = [(c + k * u, c + k * v) for u, v in pts]
+        px = max(1, round(width * k))
+        if len(pts) == 2 or px <= 4:  # no joints to round: PIL's core call, without its wrapper
+            self.draw.draw.draw_lines(xy, ink, px)
+        else:
+            self.draw.line(xy, fill=ink, width=px, joint="curve")
 
     def text(self, text: str, u: float, v: float, height: float, width: float, ink: int,
              angle: float = 0.0, shear: float = 0.0) -> None:
