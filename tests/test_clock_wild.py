@@ -158,3 +158,13 @@ def test_unknown_factor_is_one_usage_line() -> None:
     assert out.returncode == 2
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and "unknown clock factor 'bogus'" in lines[0]
+
+
+def test_registering_clock_wild_imports_neither_pil_nor_torch() -> None:
+    """`zoo list` / `zoo --help` stay fast: the drawing code loads on the first clock."""
+    code = ("import sys; from zoo.experiment import registry; "
+            "registry().get('datasets', 'clock-wild'); "
+            "print(sorted(m for m in ('PIL', 'torch') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
