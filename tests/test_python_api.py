@@ -94,6 +94,16 @@ def test_train_returns_the_run_and_load_predict_use_its_weights(toy, tmp_path: P
         zoo.predict("toy.gan", [image], weights=str(run.weights))
 
 
+def test_predict_errors_are_the_cli_errors(toy, tmp_path: Path) -> None:
+    """The same checks as ``zoo predict``: a model with no per-image answer, an unreadable file."""
+    with pytest.raises(UsageError, match="toy.gan cannot predict"):
+        zoo.load("toy.gan", pretrained=False).predict([tmp_path / "x.png"])
+    junk = tmp_path / "junk.png"
+    junk.write_bytes(b"not an image")
+    with pytest.raises(UsageError, match=r"plugin 'toy' \(dataset toy-blobs\) cannot read .*junk.png"):
+        zoo.load("toy.regression", pretrained=False).predict([junk])
+
+
 def test_load_untrained_and_create_from_weights(toy, tmp_path: Path) -> None:
     run = _train_toy(tmp_path)
     untrained = zoo.load("toy.regression", pretrained=False)

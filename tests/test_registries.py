@@ -157,6 +157,16 @@ def test_zoo_registry_adds_and_overrides_like_path(tmp_path: Path, monkeypatch) 
     assert rows["clock.multihead"][7] == "built-in", listed
 
 
+def test_publish_defaults_to_the_first_user_registry(tmp_path: Path, monkeypatch) -> None:
+    first, second = tmp_path / "a", make_registry(tmp_path / "b", {"toy.thing:v1": 1.0})
+    first.mkdir()
+    monkeypatch.setenv("ZOO_REGISTRY", f"{first} {second}")
+    assert hub.default_registry_dir() == first
+    monkeypatch.setenv("ZOO_REGISTRY", f"https://example.org/index.json {second}")
+    with pytest.raises(UsageError, match="first location is a URL .* pass --registry DIR"):
+        hub.default_registry_dir()
+
+
 def test_an_unreadable_user_registry_is_skipped_with_a_warning(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("ZOO_REGISTRY", str(tmp_path / "missing" / "index.json"))
     result = invoke("pull", "clock.angles")

@@ -16,8 +16,9 @@ from . import __version__, cli_options
 from . import config as cfg
 from .cli_options import pick_weights
 from .env import debug
-from .errors import UsageError, ZooError
+from .errors import UsageError, ZooError, printable
 from .plugins import plugin_info, pm, registry, report_failures
+from .python_api import ensure_predicts, read_image
 
 log = logging.getLogger("zoo")
 
@@ -30,8 +31,33 @@ def exit_with(error: ZooError) -> NoReturn:
         shown = cause if cause is not None and error.__suppress_context__ else error
         click.echo("".join(traceback.format_exception(type(shown), shown, shown.__traceback__)),
                    err=True, nl=False)
-    click.echo("zoo: error: " + " ".join(str(error).splitlines()), err=True)
+    click.echo("zoo: error: " + printable(" ".join(str(error).splitlines())), err=True)
     sys.exit(error.exit_code)
+
+
+def echo(text: object = "", err: bool = False) -> None:
+    """``click.echo`` for lines holding someone else's strings (a card, an index, a plugin's
+    names and docstrings): terminal control characters are stripped, so none can recolour,
+    retitle or rewrite the user's terminal."""
+    click.echo(printable(text), err=err)
+
+
+def json_line(obj: Any) -> str:
+    """One valid JSON document: JSON has no NaN or Infinity, so a non-finite number becomes
+    ``null``, and stderr says which."""
+    import math
+
+    def clean(value: Any, where: str) -> Any:
+        if isinstance(value, float) and not math.isfinite(value):
+            click.echo(f"zoo: warning: {printable(where)} is {value}; written as null", err=True)
+            return None
+        if isinstance(value, dict):
+            return {k: clean(v, f"{where}.{k}" if where else str(k)) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [clean(v, f"{where}[{i}]") for i, v in enumerate(value)]
+        return value
+
+    return json.dumps(clean(obj, ""), allow_nan=False)
 
 
 def verbose() -> bool:
@@ -142,7 +168,8 @@ def list_(pattern: str | None, kind: str, pretrained: bool) -> None:
                   "DESCRIPTION")
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header) - 1)]
     for row in [header, *rows]:
-        click.echo("  ".join(str(c).ljust(w) for c, w in zip(row, widths)) + "  " + row[-1])
+        row = tuple(printable(c) for c in row)  # names, summaries, metrics: plugin and index text
+        echo("  ".join(str(c).ljust(w) for c, w in zip(row, widths)) + "  " + row[-1])
 
 
 def _find(name: str) -> tuple[str, Any]:
@@ -176,18 +203,18 @@ def info(name: str, sets: tuple[str, ...]) -> None:
         return _info_file(Path(name))
     kind, entry = _find(name)
     if kind != "experiments":
-        click.echo(f"{name}: {kind[:-1]} from plugin {entry.plugin}")
+        echo(f"{name}: {kind[:-1]} from plugin {entry.plugin}")
         if entry.summary:
-            click.echo(f"  {entry.summary}")
+            echo(f"  {entry.summary}")
         for key, value in dataclasses.asdict(entry.obj.Config()).items():
             click.echo(f"  {key} = {value!r}")
         return
     from .experiment import assemble, count_parameters, resolve
 
     config = resolve(name, cfg.parse_sets(sets))
-    click.echo(f"experiment: {name}  (plugin {entry.plugin})")
+    echo(f"experiment: {name}  (plugin {entry.plugin})")
     if entry.obj.description:
-        click.echo(f"description: {entry.obj.description}")
+        echo(f"description: {entry.obj.description}")
     _echo_settings(config)
     assembled = assemble(config)
     click.echo(f"input: {assembled.spec.input_shape}")
@@ -207,18 +234,18 @@ def _info_file(path: Path) -> None:
     tensors = {k: v for k, v in header.items() if k != "__metadata__"}
     from .hub import sha256_file
 
-    click.echo(f"file: {path}")
+    echo(f"file: {path}")
     click.echo(f"size: {path.stat().st_size}")
     click.echo(f"sha256: {sha256_file(path)}")
     for key in ("experiment", "plugin", "plugin_version", "version", "torch_version", "created"):
         if key in card:
-            click.echo(f"{key}: {card[key]}")
+            echo(f"{key}: {card[key]}")
     for key, value in card.get("metrics", {}).items():
-        click.echo(f"metric {key}: {value}")
+        echo(f"metric {key}: {value}")
     if "config" in card:
         click.echo("config: " + json.dumps(card["config"], sort_keys=True))
     dtypes = sorted({v["dtype"] for v in tensors.values()})
-    click.echo(f"tensors: {len(tensors)} ({', '.join(dtypes)})")
+    echo(f"tensors: {len(tensors)} ({', '.join(dtypes)})")
     click.echo(f"params: {sum(prod(v['shape']) for v in tensors.values())}")
 
 
@@ -230,11 +257,11 @@ def plugins() -> None:
         version = f" {info_.version}" if info_.version else ""
         dist = f" ({info_.distribution}{version})" if info_.distribution else ""
         if info_.error:
-            click.echo(f"{name}{dist}: FAILED: {info_.error}")
+            echo(f"{name}{dist}: FAILED: {info_.error}")
         else:
-            click.echo(f"{name}{dist}: {', '.join(info_.hooks) or 'no hooks'}")
+            echo(f"{name}{dist}: {', '.join(info_.hooks) or 'no hooks'}")
         for message in info_.warnings:
-            click.echo(f"  warning: {message}")
+            echo(f"  warning: {message}")
     from .plugins import unknown_wanted, unknown_wanted_message
 
     if unknown_wanted:
@@ -347,7 +374,7 @@ def eval_(name: str, weights: str | None, pretrained: bool, data_path: str | Non
     result: dict[str, Any] = {"split": split, "samples": scored, "skipped": skipped}
     result.update((k, v) for k, v in metrics.items() if k not in result)
     if as_json:
-        click.echo(json.dumps(result))
+        click.echo(json_line(result))
         return
     for key, value in result.items():
         click.echo(f"{key}: {value:.4f}" if isinstance(value, float) else f"{key}: {value}")
@@ -388,7 +415,7 @@ def predict(name: str, images: tuple[Path, ...], weights: str | None, pretrained
     for path in images:
         if not path.is_file():
             raise UsageError(f"no such image: {path}")
-    inputs = [_load_image(assembled, path) for path in images]  # every file readable first
+    inputs = [read_image(assembled, path) for path in images]  # every file readable first
     for path, x in zip(images, inputs):
         with torch.no_grad():
             outputs = assembled.task.forward(module, (x[None].to(device),))
@@ -403,47 +430,10 @@ def _prediction_line(path: Path, readings: list[tuple[str, float | None]]) -> st
 
 
 def _refuse_unless_it_predicts(name: str) -> None:
-    """A task without ``decode`` (autoencoders, GANs) has no per-image answer to print."""
-    from .api import Task
+    """Before loading any weights: a task without ``decode`` has no per-image answer."""
     from .experiment import resolve
 
-    task = registry().get("tasks", resolve(name).task).obj
-    if task.decode is Task.decode:
-        raise UsageError(f"{name} cannot predict (no per-image output); try zoo sample / zoo eval")
-
-
-def _load_image(assembled: Any, path: Path) -> Any:
-    """The dataset's ``load_image``; whatever it raises becomes one line naming plugin and file.
-
-    Unreadable files and decompression bombs (PIL's warning, too) are bad input (exit 2); any
-    other exception is the plugin's failure (exit 1).
-    """
-    import warnings
-
-    from PIL import Image
-
-    from .api import Dataset
-
-    entry = registry().get("datasets", assembled.config.data)
-    who = f"plugin '{entry.plugin}' (dataset {entry.name})"
-    if type(assembled.dataset).load_image is Dataset.load_image:
-        raise UsageError(f"{who} cannot read image files")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            x = assembled.dataset.load_image(path)
-    except ZooError:
-        raise
-    except (Image.DecompressionBombWarning, Image.DecompressionBombError, OSError, ValueError,
-            SyntaxError) as e:  # PIL's UnidentifiedImageError is an OSError
-        raise UsageError(f"{who} cannot read {path}: {e}") from None
-    except Exception as e:
-        raise ZooError(f"{who} failed on {path}: {type(e).__name__}: {e}") from None
-    expected = tuple(assembled.spec.input_shape)
-    shape = tuple(getattr(x, "shape", ()))
-    if shape != expected:
-        raise ZooError(f"{who} returned shape {shape} for {path}; expected {expected}")
-    return x
+    ensure_predicts(registry().get("tasks", resolve(name).task).obj, name)
 
 
 # ------------------------------------------------------------------ pull / publish (weights)
@@ -481,8 +471,8 @@ def publish(run_dir: Path, tag: str, registry_dir: Path | None, dtype: str, max_
     report_failures()
     entry = hub.publish(run_dir, registry_dir, tag=tag, dtype=None if dtype == "keep" else dtype,
                         max_mb=max_mb, force=force)
-    click.echo(f"published {entry['key']}: {entry['path']} ({entry['size'] / 1e6:.2f} MB, "
-               f"sha256 {entry['sha256']}) {hub.headline(entry)}")
+    echo(f"published {entry['key']}: {entry['path']} ({entry['size'] / 1e6:.2f} MB, "
+         f"sha256 {entry['sha256']}) {hub.headline(entry)}")
 
 
 # ------------------------------------------------------------------ plugin commands

@@ -838,14 +838,14 @@ def pretrained_summary() -> dict[str, str]:
 
 
 def default_registry_dir() -> Path:
-    """Where ``zoo publish`` writes: a local ``$ZOO_REGISTRY``, else the project's ``registry/``."""
-    env = os.environ.get("ZOO_REGISTRY", "").strip()
-    if env:
-        if is_remote(env):
-            raise UsageError(f"ZOO_REGISTRY is a URL ({env}): pass --registry DIR to publish into")
-        location = index_location()
-        assert location is not None
-        return Path(location).parent
+    """Where ``zoo publish`` writes: the first ``$ZOO_REGISTRY`` location if it is local, else
+    the project's ``registry/``."""
+    users = user_registries()
+    if users:
+        if is_remote(users[0]):
+            raise UsageError(f"ZOO_REGISTRY's first location is a URL ({users[0]}): pass "
+                             "--registry DIR to publish into")
+        return Path(users[0]).parent
     own = project_registry()
     if own is None:
         raise UsageError("this zoo is installed, not a source tree: pass --registry DIR")

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import hub
 from ._registry import Entry, name_matcher, natural_key
-from .errors import UsageError
+from .errors import UsageError, ZooError
 from .plugins import registry
 
 if TYPE_CHECKING:
@@ -97,6 +97,49 @@ def create(name: str, pretrained: bool | str = False, **overrides: Any) -> nn.Mo
     return module
 
 
+def read_image(assembled: Assembled, path: Path) -> torch.Tensor:
+    """The dataset's ``load_image`` (``zoo predict``, ``Loaded.load_image``); whatever it raises
+    becomes one line naming plugin and file.
+
+    Unreadable files and decompression bombs (PIL's warning, too) are bad input (exit 2); any
+    other exception is the plugin's failure (exit 1).
+    """
+    import warnings
+
+    from PIL import Image
+
+    from .api import Dataset
+
+    entry = registry().get("datasets", assembled.config.data)
+    who = f"plugin '{entry.plugin}' (dataset {entry.name})"
+    if type(assembled.dataset).load_image is Dataset.load_image:
+        raise UsageError(f"{who} cannot read image files")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            x = assembled.dataset.load_image(path)
+    except ZooError:
+        raise
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError, OSError, ValueError,
+            SyntaxError) as e:  # PIL's UnidentifiedImageError is an OSError
+        raise UsageError(f"{who} cannot read {path}: {e}") from None
+    except Exception as e:
+        raise ZooError(f"{who} failed on {path}: {type(e).__name__}: {e}") from None
+    expected = tuple(assembled.spec.input_shape)
+    shape = tuple(getattr(x, "shape", ()))
+    if shape != expected:
+        raise ZooError(f"{who} returned shape {shape} for {path}; expected {expected}")
+    return x
+
+
+def ensure_predicts(task_cls: type, name: str) -> None:
+    """A task without ``decode`` (autoencoders, GANs) has no per-image answer to give."""
+    from .api import Task
+
+    if task_cls.decode is Task.decode:
+        raise UsageError(f"{name} cannot predict (no per-image output); try zoo sample / zoo eval")
+
+
 @dataclass
 class Loaded:
     """A model ready to use: ``.model`` (eval mode), its weight ``.card``, its ``.config``, and
@@ -120,7 +163,7 @@ class Loaded:
         path = Path(path)
         if not path.is_file():
             raise UsageError(f"no such image: {path}")
-        return self.assembled.dataset.load_image(path)
+        return read_image(self.assembled, path)
 
     def predict(self, images: str | Path | torch.Tensor | Iterable[Any]) -> builtins.list[str]:
         """Decoded predictions (a clock reader: ``"HH:MM"``), one per image.
@@ -130,6 +173,7 @@ class Loaded:
         """
         import torch
 
+        ensure_predicts(type(self.assembled.task), self.name)
         shape = tuple(self.assembled.spec.input_shape)
         inputs = images if isinstance(images, (builtins.list, tuple)) else [images]
         tensors = []
