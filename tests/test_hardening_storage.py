@@ -690,3 +690,132 @@ def test_checkpoint_that_is_not_a_checkpoint_is_one_line(finished_run, tmp_path,
     result = invoke("run", "toy.regression", "--resume", str(run))
     assert result.exit_code in (1, 2) and isinstance(result.exception, SystemExit), result.output
     assert "checkpoint" in result.output
+
+
+def test_disk_full_while_downloading_caches_nothing(reg, monkeypatch):
+    monkeypatch.setenv("ZOO_REGISTRY", str(reg))
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(hub, "_copy", full)
+    one_line_error(invoke("pull", "toy.regression"), 1, "No space left on device", "nothing was cached")
+    assert [p for p in hub.weights_dir().rglob("*") if p.is_file()] == []
+
+
+# ------------------------------------------------------------------ fuzz: card JSON and index JSON
+
+
+def json_values():
+    from hypothesis import strategies as st
+
+    scalars = st.one_of(st.none(), st.booleans(), st.integers(-(2**70), 2**70),
+                        st.floats(allow_nan=True, allow_infinity=True),
+                        st.sampled_from([0, -1, 1, 8, 1e308, -1e308, "", "toy-mlp", "hf-hub:x/y",
+                                         "https://example.org/x", "\x1b[2J", "../../etc/passwd"]),
+                        st.text(max_size=8))
+    return st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=3),
+                                                         st.dictionaries(st.text(max_size=6), inner,
+                                                                         max_size=3)),
+                        max_leaves=6)
+
+
+def clean_exit(result, args) -> None:
+    assert result.exit_code in (0, 1, 2), (args, result.output)
+    assert result.exception is None or isinstance(result.exception, SystemExit), (args, result.exception)
+    if result.exit_code:
+        assert sum(line.startswith("zoo: error: ") for line in result.output.splitlines()) == 1, \
+            (args, result.output)
+
+
+def untouched_outside(tmp_path: Path):
+    """Files outside this test's folder that a hostile card or index could aim at."""
+    project = Path(__file__).parents[1]
+    return sorted(p.name for p in project.iterdir()), sorted(p.name for p in (project / "registry").iterdir())
+
+
+def test_fuzzed_card_json_ends_in_a_clean_exit(tmp_path, toy, monkeypatch):
+    """Random JSON in any field or section of a card's config (or as the whole config): `zoo eval`
+    and `zoo info` exit 0, 1 or 2 with at most one error line, and never raise. Evaluation itself
+    and the dataset are cut short: what is fuzzed is everything that reads the card."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    import zoo.trainer
+    from zoo.experiment import resolve
+
+    monkeypatch.setattr(zoo.trainer, "evaluate", lambda *a, **k: {"mse": 0.5})
+    monkeypatch.setattr(toy.Blobs, "split", lambda self, name, seed: list(range(4)))
+    config = resolve("toy.regression").to_dict()
+    paths = [(s, k) for s in ("task", "data", "model", "train") for k in config[s]]
+    paths += [("model", "evil"), ("task", "name"), ("model", "name"), ("data", "name")]
+    edits = st.one_of(
+        st.tuples(st.sampled_from(paths), json_values()).map(lambda pv: ("field", *pv)),
+        st.tuples(st.sampled_from(["task", "data", "model", "train", "experiment"]), json_values())
+        .map(lambda sv: ("section", sv[0], sv[1])),
+        json_values().map(lambda v: ("whole", None, v)))
+    before = untouched_outside(tmp_path)
+    path = tmp_path / "fuzz.safetensors"
+
+    @settings(max_examples=60, deadline=None, derandomize=True,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+    @given(st.lists(edits, min_size=1, max_size=3))
+    def check(changes):
+        def edit(card: dict) -> None:
+            for kind, where, value in changes:
+                if kind == "field" and isinstance(card.get(where[0]), dict):
+                    card[where[0]][where[1]] = value
+                elif kind == "section":
+                    card[where] = value
+                elif kind == "whole":
+                    card.clear()
+                    card["whole"] = value
+        toy_weights(path, edit_config=edit)
+        for args in (["eval", "toy.regression", "--weights", str(path), "--json"], ["info", str(path)]):
+            result = invoke(*args)
+            clean_exit(result, (args, changes))
+            if args[0] == "eval" and result.exit_code == 0:
+                json.loads(result.stdout)
+
+    check()
+    assert untouched_outside(tmp_path) == before
+
+
+def test_fuzzed_index_json_ends_in_a_clean_exit(reg, tmp_path, monkeypatch):
+    """Random JSON for the fields of index entries (and for whole entries): `zoo list` still lists
+    the good entry, `zoo pull` of a fuzzed one exits 0, 1 or 2, and nothing outside the registry
+    and the cache is read into the cache or written."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    monkeypatch.setenv("ZOO_REGISTRY", str(reg))
+    good_index = index_of(reg)
+    good = good_index["weights"]["toy.regression:default"]
+    fields = ["url", "sha256", "size", "experiment", "tag", "main_metric", "higher_is_better",
+              "metrics", "card", "published"]
+    entry = st.one_of(
+        st.dictionaries(st.sampled_from(fields), json_values(), max_size=4).map(lambda d: {**good, **d}),
+        json_values())
+    keys = st.one_of(st.sampled_from(["toy.regression:fuzz", "toy.gan:default", "x:y", "bad", ":", "a:b:c"]),
+                     st.text(max_size=10))
+    secret = tmp_path / "secret.txt"
+    secret.write_text("outside")
+    before = untouched_outside(tmp_path)
+
+    @settings(max_examples=60, deadline=None, derandomize=True,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+    @given(st.dictionaries(keys, entry, min_size=1, max_size=3))
+    def check(entries):
+        write_index(reg, {**good_index, "weights": {**good_index["weights"], **entries}})
+        listed = invoke("list", "--pretrained")
+        clean_exit(listed, entries)
+        assert listed.exit_code == 0 and "toy.regression" in listed.stdout
+        for key in entries:
+            if isinstance(key, str) and key.partition(":")[0] and ":" in key:
+                clean_exit(invoke("pull", key), (key, entries[key]))
+        cached = [p for p in hub.weights_dir().rglob("*") if p.is_file()] if hub.weights_dir().exists() else []
+        assert all(p.read_bytes() != b"outside" for p in cached)
+        assert secret.read_text() == "outside"
+
+    check()
+    assert untouched_outside(tmp_path) == before
