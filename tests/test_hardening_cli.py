@@ -209,6 +209,17 @@ def test_write_failures_are_one_line_exit_1(toy, tmp_path, monkeypatch, code, wh
     assert os.strerror(code) in line and where in line
 
 
+def test_unwritable_zoo_home_and_out_are_one_line(toy, tmp_path, monkeypatch):
+    """Folders that cannot be created (under a regular file: what root meets instead of EACCES)."""
+    (tmp_path / "file").write_text("")
+    line = one_line_error(_quick_run(tmp_path / "file" / "run"), 1)
+    assert "Not a directory" in line and "file" in line
+    monkeypatch.setenv("ZOO_HOME", str(tmp_path / "file" / "home"))
+    (tmp_path / "digit.png").write_text("")
+    line = one_line_error(invoke("predict", "lenet.mnist", str(tmp_path / "digit.png"), "--pretrained"), 1)
+    assert "Not a directory" in line and "home" in line
+
+
 def test_resume_with_a_corrupt_config_json(toy, tmp_path):
     out = tmp_path / "run"
     out.mkdir()
