@@ -793,6 +793,16 @@ def _photometry(f: _Factors, x: np.ndarray, alpha: np.ndarray, centre: np.ndarra
 
 # --- the whole clock ---------------------------------------------------------------------------
 
+def _shift(a: np.ndarray, dy: int, dx: int) -> np.ndarray:
+    """``a`` moved by (dy, dx) pixels, zeros coming in (np.roll would wrap edge to edge)."""
+    out = np.zeros_like(a)
+    n = a.shape[0]
+    dy, dx = max(-n, min(n, dy)), max(-n, min(n, dx))
+    out[max(dy, 0):n + min(dy, 0), max(dx, 0):n + min(dx, 0)] = \
+        a[max(-dy, 0):n - max(dy, 0), max(-dx, 0):n - max(dx, 0)]
+    return out
+
+
 def render(seed: int, index: int, stream: int, config: WildConfig, hour: int | None,
            minute: int | None) -> WildSample:
     """``wild.render_wild``: see there."""
@@ -843,7 +853,7 @@ def render(seed: int, index: int, stream: int, config: WildConfig, hour: int | N
         cover = Image.fromarray((alpha * 255).astype(np.uint8))
         soft = np.asarray(cover.filter(ImageFilter.BoxBlur(float(1 + 4 * t[2]))),
                           dtype=np.float32) / 255
-        shifted = np.roll(soft, (dy, dx), axis=(0, 1))
+        shifted = _shift(soft, dy, dx)
         bg = bg * (1 - config.shadows * (0.4 + 0.6 * t[3]) * shifted)
     steps = max(abs(depth[0]), abs(depth[1]))
     if steps >= 1:  # the case's side: the silhouette swept back along the depth direction
@@ -851,7 +861,7 @@ def render(seed: int, index: int, stream: int, config: WildConfig, hour: int | N
         n = min(6, math.ceil(steps))
         for k in range(1, n + 1):
             dx, dy = round(depth[0] * k / n), round(depth[1] * k / n)
-            side = np.maximum(side, np.roll(alpha, (dy, dx), axis=(0, 1)))
+            np.maximum(side, _shift(alpha, dy, dx), out=side)
         shade = style.bezel_ink * 0.6 if style.bezel > 0 else style.ink * 0.5 + 40
         bg = bg + (shade - bg) * side
     x = bg + (dial - bg) * alpha
