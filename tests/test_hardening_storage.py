@@ -819,3 +819,19 @@ def test_fuzzed_index_json_ends_in_a_clean_exit(reg, tmp_path, monkeypatch):
 
     check()
     assert untouched_outside(tmp_path) == before
+
+
+@pytest.mark.parametrize("content", [b"hello, these are not images\n", b"", b"PK\x03\x04zip"])
+def test_a_text_file_named_npy_is_called_what_it_is(tmp_path, content):
+    """numpy says "Cannot load file containing pickled data" for any non-.npy bytes."""
+    from zoo.plugins import registry
+
+    data = tmp_path / "clocks"
+    data.mkdir()
+    (data / "images.npy").write_bytes(content)
+    (data / "labels.npy").write_bytes(content)
+    dataset_cls = registry().get("datasets", "clock-npy").obj
+    dataset = dataset_cls(dataset_cls.Config(root=str(data)))
+    with pytest.raises(weights.UsageError, match=r"images.npy is not a .npy file \(it starts with") as info:
+        dataset.split("train", 0)
+    assert "pickled" not in str(info.value)

@@ -176,6 +176,10 @@ class NpyClocks(Dataset):
             if not path.is_file():
                 raise UsageError(f"no {name} in {root} (found: {', '.join(found) or 'nothing'}); "
                                  f"{EXPECTED}")
+            with open(path, "rb") as f:
+                magic = f.read(6)
+            if magic != b"\x93NUMPY":  # else numpy calls any text file "pickled data"
+                raise UsageError(f"{path} is not a .npy file (it starts with {magic!r}); {EXPECTED}")
             try:
                 arrays[name] = np.load(path, mmap_mode="r", allow_pickle=False)
             except (ValueError, OSError) as e:
