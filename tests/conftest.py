@@ -57,6 +57,22 @@ def toy():
     sys.path.remove(str(HERE))
 
 
+@pytest.fixture
+def example():
+    """The tutorial's plugin (docs/examples/zoo-example), registered in-process as ``example``."""
+    folder = HERE.parent / "docs" / "examples" / "zoo-example"
+    sys.path.insert(0, str(folder))
+    import zoo_example
+
+    installed = plugins.pm.has_plugin("example")  # pip-installed here too: use that one
+    if not installed:
+        plugins.register_plugin(zoo_example, "example")
+    yield zoo_example
+    if not installed:
+        plugins.unregister_plugin("example")
+    sys.path.remove(str(folder))
+
+
 def make_distribution(site: Path, dist: str, entry_points: dict[str, str], modules: dict[str, str]) -> None:
     """A real installed distribution: modules plus a ``*.dist-info`` with ``entry_points.txt``."""
     site.mkdir(parents=True, exist_ok=True)

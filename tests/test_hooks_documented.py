@@ -2,15 +2,13 @@
 
 Documented: ``docs/plugins.md`` has a ``### `zoo_hook(args)` `` section per hook spec, with the
 spec's own argument names. Exercised: a ``test_hook_<name>`` below calls each hook through pluggy
-on the tutorial's example plugin (``docs/examples/zoo-example``), registered in-process.
+on the tutorial's example plugin (the ``example`` fixture of conftest.py, registered in-process).
 """
 
 from __future__ import annotations
 
 import inspect
 import re
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
@@ -21,7 +19,6 @@ from click.testing import CliRunner
 from zoo import hookspecs, plugins
 
 ROOT = Path(__file__).resolve().parents[1]
-EXAMPLE = ROOT / "docs" / "examples" / "zoo-example"
 HOOKS = sorted(name for name, fn in vars(hookspecs).items()
                if name.startswith("zoo_") and inspect.isfunction(fn))
 
@@ -45,21 +42,6 @@ def test_every_hook_is_documented(hook: str) -> None:
 def test_every_hook_is_exercised_by_a_test(hook: str) -> None:
     sources = "\n".join(p.read_text() for p in (ROOT / "tests").glob("test_*.py"))
     assert re.search(rf"^def test_hook_{hook}\(", sources, flags=re.M), f"no test_hook_{hook} in tests/"
-
-
-@pytest.fixture
-def example() -> Iterator[ModuleType]:
-    """The tutorial's plugin, registered in-process under its entry-point name ``example``."""
-    sys.path.insert(0, str(EXAMPLE))
-    import zoo_example
-
-    installed = plugins.pm.has_plugin("example")  # pip-installed here too: use that one
-    if not installed:
-        plugins.register_plugin(zoo_example, "example")
-    yield zoo_example
-    if not installed:
-        plugins.unregister_plugin("example")
-    sys.path.remove(str(EXAMPLE))
 
 
 def registered(kind: str, name: str) -> object:

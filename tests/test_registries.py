@@ -6,9 +6,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import sys
 import types
-from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -27,21 +25,6 @@ BUILT_IN = ROOT / "registry" / "index.json"
 
 def invoke(*args: str) -> click.testing.Result:
     return CliRunner().invoke(cli, [str(a) for a in args])
-
-
-@pytest.fixture
-def example() -> Iterator[types.ModuleType]:
-    """The tutorial's plugin (which ships a registry), registered in-process as ``example``."""
-    sys.path.insert(0, str(EXAMPLE))
-    import zoo_example
-
-    installed = plugins.pm.has_plugin("example")
-    if not installed:
-        plugins.register_plugin(zoo_example, "example")
-    yield zoo_example
-    if not installed:
-        plugins.unregister_plugin("example")
-    sys.path.remove(str(EXAMPLE))
 
 
 def weights_file() -> Path:
