@@ -18,7 +18,6 @@ from .cli_options import pick_weights
 from .env import debug
 from .errors import UsageError, ZooError, printable
 from .plugins import plugin_info, pm, registry, report_failures
-from .python_api import ensure_predicts, read_image
 
 log = logging.getLogger("zoo")
 
@@ -407,6 +406,7 @@ def predict(name: str, images: tuple[Path, ...], weights: str | None, pretrained
     """Predict for each IMAGE: `IMAGE  ANSWER  (confidence P)` (a clock reader: HH:MM)."""
     import torch
 
+    from .python_api import read_image
     from .weights import load_model
 
     report_failures()
@@ -432,6 +432,7 @@ def _prediction_line(path: Path, readings: list[tuple[str, float | None]]) -> st
 def _refuse_unless_it_predicts(name: str) -> None:
     """Before loading any weights: a task without ``decode`` has no per-image answer."""
     from .experiment import resolve
+    from .python_api import ensure_predicts
 
     ensure_predicts(registry().get("tasks", resolve(name).task).obj, name)
 
