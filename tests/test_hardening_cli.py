@@ -242,7 +242,7 @@ def _wait_for_checkpoint(path: Path, proc: subprocess.Popen, timeout: float = 12
     raise AssertionError("no checkpoint in time")
 
 
-@pytest.mark.parametrize("signum,code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+@pytest.mark.parametrize("signum,code", [(signal.SIGTERM, 143)])  # SIGINT (130): test_trainer.py
 def test_sigterm_checkpoints_and_resume_finishes(toy_site, tmp_path, signum, code):
     env = zoo_env(toy_site)
     out = tmp_path / "run"
@@ -332,6 +332,20 @@ def test_mnist_predict_on_a_text_file(tmp_path):
 def test_predict_on_generative_models_says_what_to_use(name, tmp_path):
     line = one_line_error(invoke("predict", name, str(tmp_path / "x.png"), "--weights", "w.safetensors"), 2)
     assert f"{name} cannot predict" in line and "zoo sample" in line and "zoo eval" in line
+
+
+@pytest.mark.parametrize("args,message", [
+    (["sample", "vae.mnist", "--seed", str(2**70)], "--seed"),
+    (["sample", "vae.mnist", "--nrow", "-1"], "--nrow"),
+    (["sample", "vae.mnist", "-n", "0"], "-n"),
+    (["interpolate", "vae.mnist", "--dims", "1", "--steps", "100000"], "--steps"),
+    (["interpolate", "vae.mnist", "--dims", "1", "--range", "nan"], "--range must be a number"),
+    (["interpolate", "vae.mnist", "--dims", "1", "--range", "-3"], "--range must be a number"),
+])
+def test_sample_and_interpolate_refuse_bad_numbers(tmp_path, args, message):
+    result = invoke(*args, "--pretrained", "--out", str(tmp_path / "x.png"))
+    assert result.exit_code == 2 and isinstance(result.exception, (SystemExit, type(None))), result.output
+    assert message in result.output and not (tmp_path / "x.png").exists()
 
 
 # ------------------------------------------------------------------ plugins and data messages
