@@ -175,6 +175,12 @@ class _Style:
     border: float = 0.03
     case_rings: int = 0
     highlight: bool = False
+    mount: str = "none"  # none, bells (a twin-bell alarm clock), strap (a wristwatch)
+    mount_ink: int = 60
+
+    def extent(self) -> float:
+        """Half-size of a square around the whole clock (face = 1)."""
+        return (1 + self.bezel) * {"none": 1.06, "bells": 1.5, "strap": 1.8}[self.mount]
 
 
 class _Canvas:
@@ -289,6 +295,8 @@ def _style(f: _Factors) -> _Style:
         s.border = float(g.choice([0.0, g.uniform(0.01, 0.03), g.uniform(0.03, 0.08)]))
         s.case_rings = int(g.integers(0, 4)) if s.bezel > 0.05 else 0
         s.highlight = bool(g.random() < 0.4) and s.bezel > 0.05
+        s.mount = str(g.choice(["none", "bells", "strap"], p=[0.8, 0.1, 0.1]))
+        s.mount_ink = int(g.integers(0, 256))
     if f.active("invert"):
         s.face, s.ink = 255 - s.face, 255 - s.ink
         s.hand_ink = 255 - s.hand_ink
@@ -303,10 +311,45 @@ def _style(f: _Factors) -> _Style:
     return s
 
 
+def _mount(cv: _Canvas, s: _Style, outer: float) -> None:
+    """What holds the clock, drawn behind the case (and into the silhouette): two bells, a
+    hammer and feet, or a watch strap with lugs."""
+    ink = s.mount_ink
+    targets = ((cv.draw, ink), (cv.mask_draw, 255))
+    if s.mount == "bells":
+        for side in (-1, 1):
+            a = side * math.radians(38)
+            u, v = math.sin(a) * (outer + 0.1), -math.cos(a) * (outer + 0.1)
+            for draw, col in targets:
+                x0, y0 = cv.p(u - 0.3, v - 0.26)
+                x1, y1 = cv.p(u + 0.3, v + 0.26)
+                draw.ellipse([x0, y0, x1, y1], fill=col)
+            a = side * math.radians(145)
+            foot = [(math.sin(a) * outer * 0.9, -math.cos(a) * outer * 0.9),
+                    (math.sin(a) * (outer + 0.3), -math.cos(a) * (outer + 0.3))]
+            for draw, col in targets:
+                draw.line([cv.p(*q) for q in foot], fill=col, width=cv.w(0.1))
+        for draw, col in targets:  # the hammer between the bells
+            draw.line([cv.p(0, -outer * 0.95), cv.p(0, -outer - 0.3)], fill=col, width=cv.w(0.06))
+    else:
+        half = outer * 0.62
+        for sign in (-1, 1):
+            strap = [(-half, sign * outer * 0.7), (half, sign * outer * 0.7),
+                     (half * 0.92, sign * s.extent()), (-half * 0.92, sign * s.extent())]
+            for draw, col in targets:
+                draw.polygon([cv.p(u, v) for u, v in strap], fill=col)
+            for k in range(1, 4):  # stitching / links across the strap
+                v = sign * (outer + 0.18 * k)
+                cv.line([(-half * 0.85, v), (half * 0.85, v)], max(0, ink - 40) if ink > 128
+                        else ink + 40, 0.015)
+
+
 def _draw_dial(cv: _Canvas, f: _Factors, s: _Style) -> float:
     """Case, face, ticks, numerals and face marks; returns the radius free for the hands."""
     g = f.rng("dial") if f.active("dial") else None
     outer = 1 + s.bezel
+    if s.mount != "none":
+        _mount(cv, s, outer)
     _shape(cv, s.shape, outer, s.bezel_ink, mask=True)
     if s.bezel > 0:
         for k in range(s.case_rings):  # metallic turned rings
@@ -816,7 +859,7 @@ def render(seed: int, index: int, stream: int, config: WildConfig, hour: int | N
     f = _Factors(rng, on, config)
 
     style = _style(f)
-    extent = (1 + style.bezel) * 1.06  # half-size of a square around every dial shape
+    extent = style.extent()
     homography, depth = _geometry(f, 1 + style.bezel)
     jac = homography[:2, :2] - np.outer(homography[:2, 2], homography[2, :2])
     radius = float(math.sqrt(abs(np.linalg.det(jac))))  # local scale at the centre (h[2,2] = 1)
