@@ -9,11 +9,13 @@ import stat
 import subprocess
 import sys
 import threading
+import time
 import types
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+import torch
 from click.testing import CliRunner
 
 from zoo import hub, weights
@@ -175,6 +177,42 @@ def test_server_error_is_one_line_and_nothing_cached(server):
     assert result.exit_code == 1 and "HTTP 500" in result.output
 
 
+@pytest.mark.parametrize("outage", ["http-500", "server-gone"])
+def test_index_falls_back_to_the_cached_copy_when_the_server_is_down(server, outage):
+    served, entry = server
+    first = invoke("pull", "toy.regression")
+    assert first.exit_code == 0, first.output
+    if outage == "http-500":
+        served.fail.add("/registry/index.json")
+    else:
+        served.close()
+    result = invoke("pull", "toy.regression")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == first.stdout  # the same verified file, from the cache
+    assert "using the cached copy of the index" in result.stderr
+    assert served.hits("index.json") == (2 if outage == "http-500" else 1)
+
+
+def test_list_reuses_a_fresh_cached_index_and_fetches_a_stale_one(server):
+    """``zoo list --pretrained`` asks the server at most once per LIST_INDEX_MAX_AGE; a pull always asks."""
+    served, _ = server
+    for expected_hits in (1, 1):
+        listed = invoke("list", "--pretrained")
+        assert listed.exit_code == 0 and "toy.regression" in listed.output, listed.output
+        assert served.hits("index.json") == expected_hits
+    cached = hub._index_cache(os.environ["ZOO_REGISTRY"])
+    almost = time.time() - hub.LIST_INDEX_MAX_AGE + 60
+    os.utime(cached, (almost, almost))
+    assert invoke("list", "--pretrained").exit_code == 0
+    assert served.hits("index.json") == 1  # still fresh enough
+    stale = time.time() - hub.LIST_INDEX_MAX_AGE - 60
+    os.utime(cached, (stale, stale))
+    assert invoke("list", "--pretrained").exit_code == 0
+    assert served.hits("index.json") == 2
+    assert invoke("pull", "toy.regression").exit_code == 0
+    assert served.hits("index.json") == 3
+
+
 def test_offline_says_what_is_missing(server, monkeypatch):
     served, _ = server
     monkeypatch.setenv("ZOO_OFFLINE", "1")
@@ -302,7 +340,10 @@ def test_publish_keeps_only_improvements(tmp_path, toy):
     worse = write_weights(tmp_path / "b.safetensors", mse=0.7, seed=1)
     result = invoke("publish", str(worse), "--registry", str(reg))
     assert result.exit_code == 1 and "not better than the published 0.5" in result.output
-    assert invoke("publish", str(tmp_path / "a.safetensors"), "--registry", str(reg)).exit_code == 1
+    same = invoke("publish", str(tmp_path / "a.safetensors"), "--registry", str(reg))
+    assert same.exit_code == 1 and "already published with these exact weights" in same.output
+    assert json.loads((reg / "index.json").read_text())["weights"]["toy.regression:default"]["sha256"] \
+        == first["sha256"]
     better = write_weights(tmp_path / "c.safetensors", mse=0.25, seed=2)
     result = invoke("publish", str(better), "--registry", str(reg), "--dtype", "fp16")
     assert result.exit_code == 0, result.output
@@ -319,6 +360,18 @@ def test_publish_keeps_only_improvements(tmp_path, toy):
     big = invoke("publish", str(worse), "--registry", str(reg), "--tag", "x", "--max-mb", "0.0001")
     assert big.exit_code == 1 and "--dtype fp16" in big.output
     assert not list(reg.rglob("*.part"))
+
+
+def test_publish_force_replaces_even_a_better_entry(tmp_path, toy):
+    reg = tmp_path / "reg"
+    good = hub.publish(write_weights(tmp_path / "a.safetensors", mse=0.25), reg)
+    worse = write_weights(tmp_path / "b.safetensors", mse=0.7, seed=1)
+    assert invoke("publish", str(worse), "--registry", str(reg)).exit_code == 1
+    forced = invoke("publish", str(worse), "--registry", str(reg), "--force")
+    assert forced.exit_code == 0, forced.output
+    entry = json.loads((reg / "index.json").read_text())["weights"]["toy.regression:default"]
+    assert entry["metrics"]["mse"] == 0.7 and entry["sha256"] == hub.sha256_file(worse)
+    assert (reg / entry["url"]).is_file() and not (reg / good["url"]).exists()
 
 
 def test_publish_then_pull_round_trip_over_http(tmp_path, toy, monkeypatch):
@@ -361,17 +414,33 @@ def test_list_pretrained_without_an_index_is_empty(monkeypatch, toy, tmp_path):
         hub.publish(write_weights(tmp_path / "w.safetensors"))
 
 
-def test_project_index_is_valid_and_its_files_exist():
-    """The shipped registry/index.json parses, and every entry is inside the registry and intact."""
+def shipped_weights() -> list[str]:
+    """``NAME:TAG`` of every weight file in the project's registry/index.json."""
     own = hub.project_registry()
     assert own is not None  # the tests run from the source tree
+    return sorted(json.loads((own / "index.json").read_text())["weights"])
+
+
+@pytest.mark.parametrize("key", shipped_weights())
+def test_shipped_weights_are_intact_and_load_into_their_model(key):
+    """Each file the registry ships: inside it, the size and sha256 the index says, and loadable
+    strictly into the model today's code builds from its card (a changed layer fails here)."""
+    from safetensors.torch import load_file
+
+    own = hub.project_registry()
     index = hub.load_index(str(own / "index.json"))
-    for key, entry in index.weights.items():
-        name, tag = hub.parse_name(key)
-        path = Path(index.url_of(key, entry))
-        assert path.is_file(), key
-        assert entry["size"] == path.stat().st_size and hub.sha256_file(path) == entry["sha256"], key
-        assert entry["experiment"] == name and entry["size"] <= 10_000_000
+    entry = index.weights[key]
+    name, _ = hub.parse_name(key)
+    path = Path(index.url_of(key, entry))
+    assert path.is_file() and path.resolve().is_relative_to(own.resolve()), key
+    assert entry["size"] == path.stat().st_size and hub.sha256_file(path) == entry["sha256"], key
+    assert entry["experiment"] == name and entry["size"] <= 10_000_000
+    opened = weights.open_weights(name, str(path))
+    assert opened.card["experiment"] == name
+    stored, loaded = load_file(str(path)), opened.model.state_dict()
+    assert stored.keys() == loaded.keys()
+    for tensor_name, tensor in stored.items():
+        assert torch.equal(loaded[tensor_name], tensor.to(loaded[tensor_name].dtype)), tensor_name
 
 
 def test_list_pretrained_is_torch_free_and_pull_works_from_the_real_cli(server, toy_site):

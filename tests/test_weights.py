@@ -18,7 +18,15 @@ from torch import nn
 
 from zoo.cli import cli
 from zoo.errors import ZooError
-from zoo.weights import load_file, load_into, read_card, read_header, save_weights, strip_prefixes
+from zoo.weights import (
+    atomic_write,
+    load_file,
+    load_into,
+    read_card,
+    read_header,
+    save_weights,
+    strip_prefixes,
+)
 
 FUZZ = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -146,6 +154,47 @@ def test_info_prints_the_card(tmp_path):
     result = CliRunner().invoke(cli, ["info", str(path)])
     assert result.exit_code == 1 and "not a safetensors file" in result.output
     assert "Traceback" not in result.output
+
+
+def test_atomic_write_never_shows_a_partial_file(tmp_path):
+    """A reader sees the old file until the new one is complete; a failed write leaves the old one."""
+    dest = tmp_path / "index.json"
+    dest.write_text("old")
+    seen = []
+
+    def fails_halfway(tmp: Path) -> None:
+        tmp.write_text("new but only half")
+        seen.append(dest.read_text())
+        raise OSError("No space left on device")
+
+    with pytest.raises(OSError, match="No space"):
+        atomic_write(dest, fails_halfway)
+    assert dest.read_text() == "old" and seen == ["old"]
+    assert [p.name for p in tmp_path.iterdir()] == ["index.json"]  # no temp file left
+
+    def writes(tmp: Path) -> None:
+        tmp.write_text("new")
+        seen.append(dest.read_text())
+
+    atomic_write(dest, writes)
+    assert dest.read_text() == "new" and seen == ["old", "old"]
+
+
+def test_saving_weights_over_a_file_keeps_it_if_the_write_fails(tmp_path, monkeypatch):
+    import safetensors.torch
+
+    path = tmp_path / "model.safetensors"
+    save_weights(path, {"w": torch.ones(3)}, {"zoo.experiment": "x.y"})
+
+    def disk_full(tensors, filename, metadata=None):
+        Path(filename).write_bytes(b"\x08\x00\x00")  # a few bytes, then the disk is full
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(safetensors.torch, "save_file", disk_full)
+    with pytest.raises(OSError):
+        save_weights(path, {"w": torch.zeros(3)}, {"zoo.experiment": "x.y"})
+    assert torch.equal(load_file(path)["w"], torch.ones(3))
+    assert [p.name for p in tmp_path.iterdir()] == ["model.safetensors"]
 
 
 def test_prefixes_are_stripped():
