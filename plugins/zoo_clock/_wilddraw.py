@@ -190,7 +190,8 @@ class _Canvas:
         half = math.ceil(scale * extent) + 2
         self.size = 2 * half
         self.scale, self.c0 = scale, float(half)
-        self.img = Image.new("L", (self.size, self.size), style.bezel_ink)
+        # 0 outside the silhouette: the pair is warped as premultiplied "La" (see render)
+        self.img = Image.new("L", (self.size, self.size), 0)
         self.mask = Image.new("L", (self.size, self.size), 0)
         self.draw = ImageDraw.Draw(self.img)
         self.mask_draw = ImageDraw.Draw(self.mask)
@@ -877,7 +878,9 @@ def render(seed: int, index: int, stream: int, config: WildConfig, hour: int | N
     x1, y1 = (int(max(x0 + 1, min(SIZE, math.ceil(v)))) for v in box.max(0))
     shift = inv @ np.array([[1, 0, x0], [0, 1, y0], [0, 0, 1]])
     coeffs = tuple((shift / shift[2, 2]).ravel()[:8].tolist())
-    pair = Image.merge("LA", (canvas.img, canvas.mask))
+    # "La" = premultiplied: the canvas is 0 wherever the mask is (nothing is drawn outside the
+    # silhouette), so PIL's bilinear warp runs as is; "LA" would be converted there and back
+    pair = Image.merge("La", (canvas.img, canvas.mask))
     warped = np.asarray(pair.transform((x1 - x0, y1 - y0), Image.Transform.PERSPECTIVE, coeffs,
                                        resample=Image.Resampling.BILINEAR, fillcolor=(0, 0)),
                         dtype=np.float32)
@@ -907,7 +910,7 @@ def render(seed: int, index: int, stream: int, config: WildConfig, hour: int | N
             np.maximum(side, _shift(alpha, dy, dx), out=side)
         shade = style.bezel_ink * 0.6 if style.bezel > 0 else style.ink * 0.5 + 40
         bg = bg + (shade - bg) * side
-    x = bg + (dial - bg) * alpha
+    x = bg * (1 - alpha) + dial  # dial is premultiplied by alpha
     if stray or f.active("occluders"):
         out = Image.fromarray(np.clip(x, 0, 255).astype(np.uint8))
         draw = ImageDraw.Draw(out)
