@@ -30,27 +30,36 @@ class RenderedClocks(torch.utils.data.Dataset):
 
 
 class ArrayClocks(torch.utils.data.Dataset):
-    """Rows ``indices`` of (memory-mapped) image and label arrays."""
+    """Rows ``indices`` of (memory-mapped) image and label arrays, and of the (N,3,3)
+    homographies when given: items and batches are then (x, y, H) instead of (x, y)."""
 
-    def __init__(self, images: Any, labels: np.ndarray, indices: np.ndarray) -> None:
+    def __init__(self, images: Any, labels: np.ndarray, indices: np.ndarray,
+                 homographies: Any = None) -> None:
         self.images, self.labels, self.indices = images, labels, indices
+        self.homographies = homographies
 
     def __len__(self) -> int:
         return len(self.indices)
 
-    def get_batch(self, indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def get_batch(self, indices: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """Samples ``indices`` as one batch, sliced at once (the trainer's in-process path)."""
         rows = np.asarray(self.indices)[indices.numpy()]
         order = np.argsort(rows, kind="stable")  # memory maps read fastest in file order
         images = np.empty((len(rows), *self.images.shape[1:]), dtype=np.uint8)
         images[order] = self.images[rows[order]]
         x = torch.from_numpy(images).unsqueeze(1).float().div_(255.0)
-        return x, torch.from_numpy(np.asarray(self.labels[rows], dtype=np.int64))
+        y = torch.from_numpy(np.asarray(self.labels[rows], dtype=np.int64))
+        if self.homographies is None:
+            return x, y
+        return x, y, torch.from_numpy(np.array(self.homographies[rows], dtype=np.float32))
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, ...]:
         i = int(self.indices[index])
         x = torch.from_numpy(np.array(self.images[i], dtype=np.uint8))[None].float().div_(255.0)
-        return x, torch.from_numpy(np.asarray(self.labels[i], dtype=np.int64).copy())
+        y = torch.from_numpy(np.asarray(self.labels[i], dtype=np.int64).copy())
+        if self.homographies is None:
+            return x, y
+        return x, y, torch.from_numpy(np.array(self.homographies[i], dtype=np.float32))
 
 
 class RenderedWildClocks(torch.utils.data.Dataset):
@@ -74,5 +83,7 @@ class RenderedWildClocks(torch.utils.data.Dataset):
         y = torch.tensor([s.hour, s.minute], dtype=torch.long)
         if not self.with_geometry:
             return x, y
+        if getattr(s, "homography", None) is None:  # a clock-synthetic clock of the mix
+            return x, y, torch.full((3, 3), float("nan"))
         h = torch.from_numpy(normalised_homography(s.homography).astype(np.float32))
         return x, y, h

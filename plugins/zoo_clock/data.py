@@ -60,13 +60,19 @@ class RenderedDataset(Dataset):
         """A map-style torch dataset rendering each sample when asked (``data.cache=false``)."""
         raise NotImplementedError
 
-    def arrays(self, name: str, seed: int) -> tuple[Any, Any]:
+    def with_geometry(self) -> bool:
+        """Whether samples carry the dial's homography (then ``make`` returns it third)."""
+        return False
+
+    def arrays(self, name: str, seed: int) -> tuple[Any, ...]:
+        """(images, labels), plus homographies when ``with_geometry()``: memory-mapped."""
         from .cache import materialise
 
         memo = self.__dict__.setdefault("_arrays", {})
         if (name, seed) not in memo:
             fields, size, make = self.render_plan(name, seed)
-            memo[(name, seed)] = materialise(type(self).__name__, fields, size, SHAPE[1:], make)
+            memo[(name, seed)] = materialise(type(self).__name__, fields, size, SHAPE[1:], make,
+                                             geometry=self.with_geometry())
         return memo[(name, seed)]
 
     def split(self, name: str, seed: int) -> Any:
@@ -76,8 +82,8 @@ class RenderedDataset(Dataset):
 
         from ._torchdata import ArrayClocks
 
-        images, labels = self.arrays(name, seed)
-        return ArrayClocks(images, labels, np.arange(len(labels)))
+        images, labels, *geometry = self.arrays(name, seed)
+        return ArrayClocks(images, labels, np.arange(len(labels)), *geometry)
 
     def load_image(self, path: Path) -> torch.Tensor:
         return load_image(path)

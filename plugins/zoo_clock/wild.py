@@ -157,11 +157,19 @@ def render_mixed(seed: int, index: int, stream: int, config: WildConfig,
 
 
 def render_wild_range(seed: int, stream: int, config: WildConfig, synthetic: float, start: int,
-                      stop: int) -> tuple[np.ndarray, np.ndarray]:
-    """Clocks ``start``…``stop - 1`` as (images (n,150,150) uint8, labels (n,2) int16)."""
+                      stop: int, geometry: bool = False) -> tuple[np.ndarray, ...]:
+    """Clocks ``start``…``stop - 1`` as (images (n,150,150) uint8, labels (n,2) int16), and with
+    ``geometry`` their normalised homographies (n,3,3) float32, NaN for clock-synthetic ones."""
     samples = [render_mixed(seed, i, stream, config, synthetic) for i in range(start, stop)]
     labels = np.array([[s.hour, s.minute] for s in samples], dtype=np.int16)
-    return np.stack([s.image for s in samples]), labels
+    images = np.stack([s.image for s in samples])
+    if not geometry:
+        return images, labels
+    nan = np.full((3, 3), np.nan)
+    homographies = np.stack([
+        normalised_homography(s.homography) if isinstance(s, WildSample) else nan
+        for s in samples]).astype(np.float32)
+    return images, labels, homographies
 
 
 def config_from(values: Any) -> WildConfig:
@@ -179,7 +187,7 @@ class WildDataConfig(WildConfig):
     val_size: int = ranged(1000, 1)
     test_size: int = ranged(2000, 1)
     test_seed: int = 20240  # the test set never changes with the run's seed
-    with_geometry: bool = False  # samples also carry the dial's 3×3 homography (see split())
+    with_geometry: bool = False  # samples also carry the dial's 3×3 homography (NaN: none)
     synthetic_fraction: float = ranged(0.0, 0, 1)  # share of clock-synthetic clocks mixed in
     cache: bool = True  # render each split once into $ZOO_HOME/cache (zoo_clock.cache)
 
@@ -193,7 +201,9 @@ class WildClocks(RenderedDataset):
     (3, 3) homography from canonical dial coordinates (unit circle, 12 o'clock at (0, -1)) to
     normalised image coordinates ([-1, 1], ``grid_sample(..., align_corners=False)``), so a
     reader can learn to align the dial: ``grid = H @ [u, v, 1]`` (divided by its last entry)
-    samples the upright dial out of the image.
+    samples the upright dial out of the image. The clock-synthetic clocks of
+    ``synthetic_fraction`` have no homography: theirs is all NaN (a task masks them out). The
+    render cache stores the homographies too (``homography.npy``).
     """
 
     Config = WildDataConfig
@@ -207,9 +217,6 @@ class WildClocks(RenderedDataset):
         if name not in sizes:
             raise UsageError(f"unknown split '{name}'; choose from train, val, test")
         enabled_factors(c.factors)  # an unknown factor fails here, in one line
-        if c.with_geometry and c.synthetic_fraction:
-            raise UsageError("data.with_geometry needs data.synthetic_fraction=0: synthetic "
-                             "clocks carry no homography")
         return sizes[name], c.test_seed if name == "test" else seed
 
     def render_plan(self, name: str, seed: int) -> tuple[dict[str, Any], int, Any]:
@@ -221,13 +228,14 @@ class WildClocks(RenderedDataset):
         wild = config_from(c)
         fields_ = {"renderer": WILD_VERSION, "seed": split_seed, "stream": _STREAMS[name],
                    "synthetic": c.synthetic_fraction, "wild": asdict(wild)}
+        if c.with_geometry:  # a keyword only then: the no-geometry plan stays as it was
+            return fields_, size, partial(render_wild_range, split_seed, _STREAMS[name], wild,
+                                          c.synthetic_fraction, geometry=True)
         return fields_, size, partial(render_wild_range, split_seed, _STREAMS[name], wild,
                                       c.synthetic_fraction)
 
-    def split(self, name: str, seed: int) -> Any:
-        if self.config.with_geometry:  # the cache holds pixels and labels only
-            return self.on_the_fly(name, seed)
-        return super().split(name, seed)
+    def with_geometry(self) -> bool:
+        return bool(self.config.with_geometry)
 
     def on_the_fly(self, name: str, seed: int) -> Any:
         from ._torchdata import RenderedWildClocks
