@@ -568,6 +568,15 @@ def test_a_fifo_is_refused_not_waited_on(tmp_path, toy, toy_site, fifo, args):
         assert done.returncode in (1, 2) and "not a regular file" in done.stderr, done.stderr
 
 
+@pytest.mark.parametrize("where", ["w.safetensors", "run/model.safetensors"])
+def test_publishing_a_fifo_says_so(tmp_path, fifo, where):
+    made = fifo(where)
+    source = made if where == "w.safetensors" else made.parent
+    one_line_error(invoke("publish", str(source), "--registry", str(tmp_path / "reg")), 2,
+                   "not a regular file")
+    assert not (tmp_path / "reg").exists()
+
+
 def test_check_regular_names_the_kind(tmp_path, fifo):
     with pytest.raises(weights.UsageError, match="not a regular file"):
         weights.read_header(fifo("x.safetensors"))

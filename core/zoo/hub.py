@@ -889,8 +889,12 @@ def _task_info(config: Mapping[str, Any]) -> tuple[str | None, bool | None]:
 
 def _weights_file(source: Path) -> tuple[Path, dict[str, Any]]:
     """A run directory → its final ``model.safetensors`` (and summary); a file → itself."""
+    from .weights import check_regular
+
     if source.is_dir():
         path = source / "model.safetensors"
+        if path.exists() and not path.is_file():  # a FIFO or folder: say so, not "no such file"
+            check_regular(path)
         if not path.is_file():
             raise UsageError(f"{source} has no model.safetensors (not a finished run?); "
                              "pass a .safetensors file to publish another one")
@@ -900,6 +904,8 @@ def _weights_file(source: Path) -> tuple[Path, dict[str, Any]]:
         except ValueError:
             summary = {}
         return path, summary if isinstance(summary, dict) else {}
+    if source.exists() and not source.is_file():
+        check_regular(source)
     if not source.is_file():
         raise UsageError(f"no such run directory or weight file: {source}")
     return source, {}
