@@ -73,6 +73,15 @@ def example():
     sys.path.remove(str(folder))
 
 
+def assert_no_crash(result) -> None:
+    """A ``CliRunner`` result ended through the CLI's own exit (an exit code), not by an exception
+    escaping the command. The runner catches such an exception into ``result.exception`` and keeps
+    its traceback out of ``result.output``, so looking for "Traceback" there can never fail."""
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise AssertionError(f"the command crashed: {type(result.exception).__name__}: "
+                             f"{result.exception}") from result.exception
+
+
 def make_distribution(site: Path, dist: str, entry_points: dict[str, str], modules: dict[str, str]) -> None:
     """A real installed distribution: modules plus a ``*.dist-info`` with ``entry_points.txt``."""
     site.mkdir(parents=True, exist_ok=True)

@@ -15,7 +15,7 @@ from zoo._registry import natural_key
 from zoo.cli import cli
 from zoo.experiment import resolve
 
-from conftest import SUBPROCESS_TIMEOUT, make_distribution, run_zoo, zoo_env
+from conftest import SUBPROCESS_TIMEOUT, assert_no_crash, make_distribution, run_zoo, zoo_env
 
 
 def invoke(*args: str):
@@ -57,7 +57,7 @@ def test_unknown_name_exits_2_with_close_match(toy):
     result = invoke("info", "toy.regresion")
     assert result.exit_code == 2
     assert "unknown name 'toy.regresion'" in result.output and "toy.regression" in result.output
-    assert "Traceback" not in result.output
+    assert_no_crash(result)
     result = invoke("run", "toy.regresion")
     assert result.exit_code == 2 and "did you mean toy.regression" in result.output
 

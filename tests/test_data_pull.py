@@ -23,7 +23,7 @@ from click.testing import CliRunner
 from zoo import plugins
 from zoo.cli import cli
 
-from conftest import run_zoo
+from conftest import assert_no_crash, run_zoo
 
 # The suite is started with ZOO_DATA pointing at the offline copy (.ci/run); the per-test isolation
 # removes it from the environment, so it is read once, here, at collection.
@@ -48,7 +48,8 @@ def one_line(result) -> str:
     """The error line: the last on stderr (a download's progress bar may stand above it)."""
     lines = result.stderr.strip().splitlines()
     assert lines and lines[-1].startswith("zoo: error: "), result.stderr
-    assert "Traceback" not in result.stderr and not any(ln.startswith("zoo: error") for ln in lines[:-1])
+    assert_no_crash(result)
+    assert not any(ln.startswith("zoo: error") for ln in lines[:-1])
     return lines[-1]
 
 

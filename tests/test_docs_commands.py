@@ -19,6 +19,8 @@ from click.testing import CliRunner
 
 from zoo.cli import cli
 
+from conftest import assert_no_crash
+
 ROOT = Path(__file__).resolve().parents[1]
 # MNIST for the generative commands: the copy the suite is started with (ZOO_DATA, see .ci/run);
 # the per-test isolation removes ZOO_DATA, so it is read here, at collection.
@@ -101,4 +103,4 @@ def test_doc_command_runs_as_written(where: str, command: str, tmp_path: Path, m
                 clock_photo(tmp_path / image)
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, f"{where}: `{command}` failed:\n{result.output}"
-    assert "Traceback" not in result.output
+    assert_no_crash(result)
