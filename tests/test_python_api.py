@@ -73,6 +73,8 @@ def test_train_returns_the_run_and_load_predict_use_its_weights(toy, tmp_path: P
     assert run.dir == tmp_path / "run" and run.weights.is_file()
     assert run.summary == json.loads((run.dir / "summary.json").read_text())
     assert run.summary["steps"] == 2 and "mse" in run.test
+    with pytest.raises(UsageError, match="already holds a finished run"):
+        _train_toy(tmp_path)
 
     loaded = zoo.load(run.weights)
     assert not loaded.model.training and loaded.path == run.weights
@@ -113,6 +115,9 @@ def test_load_untrained_and_create_from_weights(toy, tmp_path: Path) -> None:
     assert started.training
     for (key, a), b in zip(started.state_dict().items(), trained.state_dict().values()):
         assert (a == b).all(), key
+    again = zoo.train("toy.regression", max_steps=1, limit_batches=1, device="cpu",
+                      out=run.dir, overwrite=True)  # --overwrite: replace the finished run
+    assert again.dir == run.dir and again.summary["steps"] == 1
 
 
 def test_load_a_card_less_pt_file_needs_the_experiment(toy, tmp_path: Path) -> None:

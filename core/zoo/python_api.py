@@ -255,19 +255,21 @@ class Run:
 
 
 def train(name: str, data: str | Path | None = None, out: str | Path | None = None,
-          weights: str | None = None, progress: bool | None = False, **settings_: Any) -> Run:
+          weights: str | None = None, progress: bool | None = False, overwrite: bool = False,
+          **settings_: Any) -> Run:
     """``zoo run NAME`` as a function: ``zoo.train("clock.regression", epochs=1, max_steps=5)``.
 
     Plain keywords are training settings (``epochs``, ``max_steps``, ``batch_size``, ``lr``,
     ``device``…); ``model__width=64`` and the like reach other sections. ``data`` is ``--data``,
-    ``out`` the run directory, ``weights`` initial weights (``--weights``).
+    ``out`` the run directory (``overwrite=True`` replaces a finished run there, as
+    ``--overwrite``), ``weights`` initial weights (``--weights``).
     """
     from .experiment import resolve
     from .trainer import train as run_training
 
     config = resolve(name, settings(settings_, "train"), data_path=None if data is None else str(data))
     summary = run_training(config, Path(out) if out is not None else None, init_weights=weights,
-                           progress=progress)
+                           progress=progress, overwrite=overwrite)
     if not summary:  # a non-zero rank of a distributed run
         raise UsageError("this process is not the main rank: the run's summary is on rank 0")
     return Run(Path(summary["weights"]).parent, summary)
