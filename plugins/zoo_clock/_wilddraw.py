@@ -15,7 +15,7 @@ from functools import lru_cache
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFilter
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from .render import _ARABIC, _DIGITS, _ROMAN, SIZE
 from .wild import FACTORS, WildConfig, WildSample, enabled_factors
@@ -448,6 +448,8 @@ class _Numerals:
     radial: bool = False  # glyph tops point outward instead of up
     outlined: bool = False
     shear: float = 0.0  # italic
+    typeface: bool = False  # filled, antialiased glyphs of the font embedded in Pillow
+    bold: int = 0  # typeface only: extra stroke width, pixels
 
 
 def _numeral_style(f: _Factors) -> _Numerals:
@@ -464,6 +466,8 @@ def _numeral_style(f: _Factors) -> _Numerals:
         n.labels = None if kind == "none" else list(_ROMAN if kind == "roman" else _ARABIC)
         if kind == "roman" and g.random() < 0.4:
             n.labels[4] = "IV"
+        n.typeface = bool(g.random() < 0.4)
+        n.bold = int(g.choice([0, 0, 1, 2]))
     return n
 
 
@@ -474,17 +478,33 @@ def _draw_numerals(cv: _Canvas, n: _Numerals, s: _Style, inner: float) -> float:
     height, width, step, shear, labels = n.height, n.width, n.step, n.shear, n.labels
     outlined = n.outlined and width * cv.scale > 2.5
     nr = inner - height * 0.75
+    px = round(height * cv.scale / 0.72)  # the font's digits are ~0.72 em tall
     for k in range(0, 12, step):
         a = 2 * math.pi * k / 12
         u, v = math.sin(a) * nr, -math.cos(a) * nr
         text = labels[k]
         rot = a if n.radial else 0.0
-        if outlined:
+        if n.typeface and px >= 5 and not n.radial:  # typeface numerals stand upright
+            glyph = _typeface_glyph(text, px, min(n.bold, px // 8))
+            x, y = cv.p(u, v)
+            cv.img.paste(s.ink, (round(x - glyph.width / 2), round(y - glyph.height / 2)), glyph)
+        elif outlined:
             cv.text(text, u, v, height, width, s.ink, rot, shear)
             cv.text(text, u, v, height, width * 0.4, s.face, rot, shear)
         else:
             cv.text(text, u, v, height, width, s.ink, rot, shear)
     return nr
+
+
+@lru_cache(maxsize=4096)  # 24 labels × ~40 sizes × 3 weights fit: each is made once
+def _typeface_glyph(text: str, px: int, bold: int) -> Image.Image:
+    """``text`` in Pillow's embedded font (no system fonts) as a mask."""
+    font = ImageFont.load_default(size=px)
+    left, top, right, bottom = font.getbbox(text, stroke_width=bold)
+    im = Image.new("L", (right - left + 2, bottom - top + 2), 0)
+    ImageDraw.Draw(im).text((1 - left, 1 - top), text, fill=255, font=font, stroke_width=bold,
+                            stroke_fill=255)
+    return im
 
 
 # --- hands ---------------------------------------------------------------------------------------

@@ -36,7 +36,7 @@ from .data import SHAPE, RenderedDataset
 from .data import STREAMS as _STREAMS
 
 # Bump when the pixels of ``render_wild`` change (a render cache can key on it).
-WILD_VERSION = 5
+WILD_VERSION = 6
 SIZE = SHAPE[1]
 
 
