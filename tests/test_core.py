@@ -169,11 +169,17 @@ def test_entry_point_distribution_is_discovered(toy_site):
 
 
 def test_zoo_load_plugins_limits_what_loads(toy_site):
+    """By distribution or entry-point name: exactly the plugins named load, and they do load."""
     only_toy = run_zoo(["plugins"], zoo_env(toy_site, ZOO_LOAD_PLUGINS="zoo-toy"))
-    assert only_toy.stdout.strip().splitlines() == [line for line in only_toy.stdout.strip().splitlines()
-                                                     if line.startswith("toy ")]
+    assert only_toy.returncode == 0, only_toy.stderr
+    shown = only_toy.stdout.strip().splitlines()
+    assert len(shown) == 1 and shown[0].startswith("toy (zoo-toy 0.1.0): zoo_register_tasks"), shown
+    listed = run_zoo(["list"], zoo_env(toy_site, ZOO_LOAD_PLUGINS="toy")).stdout
+    assert "toy.regression" in listed and "toy.gan" in listed and "clock." not in listed, listed
     without = run_zoo(["list"], zoo_env(toy_site, ZOO_LOAD_PLUGINS="clock"))
-    assert "toy.regression" not in without.stdout
+    assert without.returncode == 0, without.stderr
+    assert "toy.regression" not in without.stdout and "clock.multihead" in without.stdout
+    assert "cae.mnist" not in without.stdout  # the generative plugin was not named either
 
 
 def test_broken_plugin_is_reported_and_the_rest_works(tmp_path, toy_site):
