@@ -148,7 +148,7 @@ def test_grid_sample_with_the_normalised_homography_gives_the_upright_dial() -> 
 
 
 def test_unknown_factor_is_one_usage_line() -> None:
-    with pytest.raises(UsageError, match="unknown clock factor 'bogus'.*choose from all, none, tilt"):
+    with pytest.raises(UsageError, match="unknown clock factor 'bogus'.*choose from all, none"):
         resolve("clock.angles", {**TINY, "data.factors": "tilt,bogus"})
     with pytest.raises(UsageError):
         WildConfig(factors="blurr")

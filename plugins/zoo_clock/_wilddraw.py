@@ -106,8 +106,7 @@ class _Factors:
 
 def _geometry(f: _Factors, extent: float) -> tuple[np.ndarray, tuple[float, float]]:
     """Canonical → output-pixel homography (``extent``: the clock's outer radius, face = 1) and
-    the image direction in which the case's depth shows (pixels per radius of depth; 0 when
-    the clock faces the camera)."""
+    the pixel offset at which the back of the case shows behind a tilted face ((0, 0): none)."""
     c = f.config
     frac = 0.85
     if f.active("scale"):
@@ -406,7 +405,8 @@ def _draw_dial(cv: _Canvas, f: _Factors, s: _Style) -> float:
             px, py = -ca, sa
             a0, a1 = r0, r0 - tick_len * 1.3
             cv.poly([(sa * a0 + px * hw, ca * a0 + py * hw), (sa * a1 + px * hw, ca * a1 + py * hw),
-                     (sa * a1 - px * hw, ca * a1 - py * hw), (sa * a0 - px * hw, ca * a0 - py * hw)],
+                     (sa * a1 - px * hw, ca * a1 - py * hw),
+                     (sa * a0 - px * hw, ca * a0 - py * hw)],
                     fill=s.ink)
     inner = r0 - (tick_len * (1.3 if ticks == 4 else 1.0) if ticks else 0.0)
     numeral_r = _draw_numerals(cv, numerals, s, inner)
@@ -625,7 +625,7 @@ def _draw_hands(cv: _Canvas, f: _Factors, s: _Style, free: float, hour: int, min
         cv.circle(0, 0, cap, fill=ink)
 
 
-# --- background, clutter, occluders (output space) -------------------------------------------------
+# --- background, clutter, occluders (output space) --------------------------------------------
 
 _X = np.arange(SIZE, dtype=np.float32) + 0.5  # pixel centres; fields built as outer sums
 _LEVELS = np.arange(256, dtype=np.float32)
@@ -808,7 +808,8 @@ def _photometry(f: _Factors, x: np.ndarray, alpha: np.ndarray, centre: np.ndarra
     if f.active("vignette"):
         t = f.row("vignette")
         k = c.vignette * t[0] / (2 * 75 ** 2)
-        d2 = (((_X - 75 - 30 * (t[1] - 0.5)) ** 2)[None, :] + ((_X - 75 - 30 * (t[2] - 0.5)) ** 2)[:, None])
+        dx, dy = _X - 75 - 30 * (t[1] - 0.5), _X - 75 - 30 * (t[2] - 0.5)
+        d2 = (dx ** 2)[None, :] + (dy ** 2)[:, None]
         x = x * (1 - np.minimum(d2 * k, c.vignette * t[0]))
     if f.active("contrast"):
         t = f.row("contrast")
@@ -843,7 +844,8 @@ def _photometry(f: _Factors, x: np.ndarray, alpha: np.ndarray, centre: np.ndarra
         t = f.row("noise")
         sigma = c.noise * t[0] ** 1.3
         # per grey level: read noise plus shot noise that grows with the signal (a lookup table)
-        lut = (sigma * (1 - t[1]) + np.sqrt(_LEVELS / 255) * (sigma * 1.2 * t[1])).astype(np.float32)
+        lut = (sigma * (1 - t[1]) + np.sqrt(_LEVELS / 255) * (sigma * 1.2 * t[1]))
+        lut = lut.astype(np.float32)
         u8 = np.asarray(img)
         arr = u8 + _noise_patch(t[2], t[3], t[4]) * lut[u8]
         img = Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
