@@ -844,3 +844,27 @@ def test_a_text_file_named_npy_is_called_what_it_is(tmp_path, content):
     with pytest.raises(weights.UsageError, match=r"images.npy is not a .npy file \(it starts with") as info:
         dataset.split("train", 0)
     assert "pickled" not in str(info.value)
+
+
+@pytest.mark.parametrize("control", CONTROL)
+def test_a_failing_plugins_error_text_cannot_drive_the_terminal(control):
+    import types
+
+    from zoo import hookimpl, plugins
+
+    module = types.ModuleType("evil_plugin")
+
+    @hookimpl
+    def zoo_register_models(register):
+        raise RuntimeError(f"boom{control}done")
+
+    module.zoo_register_models = zoo_register_models
+    plugins.register_plugin(module, "evil")
+    try:
+        for args in (["list"], ["plugins"]):
+            result = invoke(*args)
+            assert result.exception is None or isinstance(result.exception, SystemExit)
+            assert "boom" in result.output and printable(result.output) == result.output, \
+                repr(result.output)
+    finally:
+        plugins.unregister_plugin("evil")

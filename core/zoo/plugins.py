@@ -21,7 +21,7 @@ import pluggy
 from . import hookspecs
 from ._registry import Registry
 from .env import env_flag
-from .errors import ZooError
+from .errors import ZooError, printable
 
 log = logging.getLogger(__name__)
 
@@ -223,13 +223,13 @@ def failures() -> list[PluginInfo]:
 def report_failures(stream: Any = None) -> None:
     """Print each failed plugin once, in one line; then plugin warnings, unknown ZOO_LOAD_PLUGINS."""
     stream = stream or sys.stderr
-    for info in failures():
-        print(f"zoo: plugin '{info.name}' failed: {info.error}", file=stream)
+    for info in failures():  # a plugin's error text is its own: no terminal control characters
+        print(printable(f"zoo: plugin '{info.name}' failed: {info.error}"), file=stream)
     for info in plugin_info.values():
         for message in info.warnings:
-            print(f"zoo: plugin '{info.name}' {message}", file=stream)
+            print(printable(f"zoo: plugin '{info.name}' {message}"), file=stream)
     if unknown_wanted:
-        print(f"zoo: {unknown_wanted_message()}", file=stream)
+        print(printable(f"zoo: {unknown_wanted_message()}"), file=stream)
 
 
 def reset() -> None:
