@@ -868,3 +868,17 @@ def test_a_failing_plugins_error_text_cannot_drive_the_terminal(control):
                 repr(result.output)
     finally:
         plugins.unregister_plugin("evil")
+
+
+def test_publishing_beside_malformed_entries_keeps_them_and_works(reg, tmp_path):
+    index = index_of(reg)
+    good = index["weights"]["toy.regression:default"]
+    index["weights"]["toy.regression:nan"] = {**good, "metrics": {"mse": math.nan}}
+    index["weights"]["toy.regression:list"] = {**good, "main_metric": ["mse"]}
+    write_index(reg, index)
+    other = toy_weights(tmp_path / "o.safetensors", edit_tensors=lambda t: t["1.bias"].add_(1))
+    result = invoke("publish", str(other), "--registry", str(reg), "--tag", "fresh")
+    assert result.exit_code == 0, result.output
+    after = index_of(reg)["weights"]
+    assert math.isnan(after["toy.regression:nan"]["metrics"]["mse"])  # not ours to change
+    assert after["toy.regression:list"]["main_metric"] == ["mse"] and "toy.regression:fresh" in after

@@ -1004,7 +1004,7 @@ def publish(source: Path, registry_dir: Path | None = None, tag: str = DEFAULT_T
             data["weights"][key] = entry
             data = {"format": INDEX_FORMAT, **data, "weights": dict(sorted(data["weights"].items()))}
             try:
-                atomic_write_text(index_file, json.dumps(data, indent=2, allow_nan=False) + "\n")
+                atomic_write_text(index_file, json.dumps(data, indent=2) + "\n")  # others kept as-is
             except BaseException:
                 _unplace(placed)
                 placed = None
