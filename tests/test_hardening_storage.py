@@ -882,3 +882,18 @@ def test_publishing_beside_malformed_entries_keeps_them_and_works(reg, tmp_path)
     after = index_of(reg)["weights"]
     assert math.isnan(after["toy.regression:nan"]["metrics"]["mse"])  # not ours to change
     assert after["toy.regression:list"]["main_metric"] == ["mse"] and "toy.regression:fresh" in after
+
+
+def test_publish_sweeps_temp_files_of_killed_publishes_only(reg, tmp_path):
+    folder = reg / "toy.regression"
+    now = time.time()
+    dead, live = folder / ".default.killed.part", folder / ".default.running.part"
+    for part in (dead, live):
+        part.write_bytes(b"\0" * 100)
+        os.utime(part, (now - 120, now - 120))
+    with open(live, "rb") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # a publish still writing it
+        other = toy_weights(tmp_path / "o.safetensors", edit_tensors=lambda t: t["1.bias"].add_(1))
+        assert invoke("publish", str(other), "--registry", str(reg), "--tag", "new").exit_code == 0
+    assert not dead.exists() and live.exists()
+    assert sorted(p.name for p in folder.glob(".*.part")) == [live.name]  # its own temp file is gone

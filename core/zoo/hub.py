@@ -957,8 +957,9 @@ def publish(source: Path, registry_dir: Path | None = None, tag: str = DEFAULT_T
     index_file = registry_dir / INDEX_FILE
     folder = _inside(registry_dir / name, registry_dir)
     folder.mkdir(parents=True, exist_ok=True)
+    sweep_partials(folder)  # temp files of killed publishes
     fd, tmp_name = tempfile.mkstemp(prefix=f".{tag}.", suffix=".part", dir=folder)
-    os.close(fd)
+    _lock_partial(fd)  # held until publish ends (fd open): other sweeps leave this file alone
     tmp = Path(tmp_name)
     placed: Path | None = None  # a new weight file not yet in a committed index
     try:
@@ -1021,6 +1022,8 @@ def publish(source: Path, registry_dir: Path | None = None, tag: str = DEFAULT_T
         tmp.unlink(missing_ok=True)
         _unplace(placed)
         raise
+    finally:
+        os.close(fd)
     return {"key": key, "path": str(dest), **entry}
 
 
