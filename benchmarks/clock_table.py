@@ -507,7 +507,12 @@ def train(names: list[str], runs_dir: Path, sets: list[str]) -> list[Path]:
         for pair in sets:
             cmd += ["--set", pair]
         print("$ " + shlex.join(["zoo", *cmd[3:]]), flush=True)
-        code = subprocess.run(cmd, stdout=subprocess.DEVNULL).returncode
+        child = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
+        try:
+            code = child.wait()
+        except KeyboardInterrupt:  # zoo got the Ctrl-C too: let it finish its checkpoint
+            child.wait()
+            raise
         if code != 0:
             raise RunError(f"zoo run {name} failed (exit {code}); rerun to resume it")
     return dirs
@@ -569,6 +574,9 @@ def main(argv: list[str] | None = None) -> int:
     except RunError as e:
         print(f"clock_table: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("clock_table: interrupted; the same command resumes --train", file=sys.stderr)
+        return 130
     curves_png(runs, figure)
     atomic_write_text(args.output, splice(page, blocks))
     for name, run in runs.items():
