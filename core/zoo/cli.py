@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -118,6 +119,10 @@ class ZooGroup(click.Group):
         except KeyboardInterrupt as e:  # Ctrl-C: 130; a run stopped by SIGTERM: 143
             click.echo("zoo: interrupted", err=True)
             sys.exit(getattr(e, "exit_code", 130))
+        except BrokenPipeError:  # `zoo list | head`: the reader left; that is not an error
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())  # no second error when Python flushes at exit
+            sys.exit(0)
         except OSError as e:  # read-only folder, disk full, name too long…: one line, exit 1
             where = f"{e.filename}: " if e.filename else ""
             exit_with(ZooError(f"{where}{e.strerror or e}"))
@@ -342,6 +347,15 @@ def _device(name: str) -> Any:
     return pick_device(name)
 
 
+def prepare_for(module: Any, device: Any, precision: str = "auto") -> Any:
+    """Eval and predict take the same fast path as training (``zoo.runtime``)."""
+    from .runtime import pick_precision, prepare
+
+    chosen = pick_precision(precision, device, module)
+    prepare(module, chosen)
+    return chosen
+
+
 @cli.command("eval")
 @click.argument("name")
 @cli_options.weights()
@@ -355,7 +369,7 @@ def _device(name: str) -> Any:
 def eval_(name: str, weights: str | None, pretrained: bool, data_path: str | None, split: str,
           device: str, batch_size: int, limit_batches: int, as_json: bool, sets: tuple[str, ...]) -> None:
     """Evaluate trained weights of NAME on a split (default: test)."""
-    from .trainer import evaluate, pick_dtype
+    from .trainer import evaluate
     from .weights import load_model
 
     report_failures()
@@ -367,8 +381,10 @@ def eval_(name: str, weights: str | None, pretrained: bool, data_path: str | Non
     available = len(assembled.dataset.split(split, seed))  # reads (and reports) unreadable rows
     scored = min(available, limit_batches * batch_size) if limit_batches else available
     skipped = assembled.dataset.skipped(split, seed)
-    metrics = evaluate(assembled, module, split, dev, pick_dtype("auto", dev), batch_size=batch_size,
-                       limit_batches=limit_batches, seed=seed)
+    precision = prepare_for(module, dev)
+    metrics = evaluate(assembled, module, split, dev, precision.dtype, batch_size=batch_size,
+                       limit_batches=limit_batches, seed=seed,
+                       channels_last=precision.channels_last)
     click.echo(_scored_line(assembled, split, scored, available, skipped), err=True)
     result: dict[str, Any] = {"split": split, "samples": scored, "skipped": skipped}
     result.update((k, v) for k, v in metrics.items() if k not in result)
@@ -392,8 +408,6 @@ def _scored_line(assembled: Any, split: str, scored: int, available: int, skippe
     return f"zoo: scored {count} {noun} (split {split} of {assembled.config.data}{where}{extra})"
 
 
-
-
 @cli.command()
 @click.argument("name")
 @click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
@@ -407,18 +421,21 @@ def predict(name: str, images: tuple[Path, ...], weights: str | None, pretrained
     import torch
 
     from .python_api import read_image
+    from .runtime import autocast, to_memory_format
     from .weights import load_model
 
     report_failures()
     _refuse_unless_it_predicts(name)
     assembled, module = load_model(name, pick_weights(name, weights, pretrained), device=device)
+    dev = _device(device)
+    precision = prepare_for(module, dev)
     for path in images:
         if not path.is_file():
             raise UsageError(f"no such image: {path}")
     inputs = [read_image(assembled, path) for path in images]  # every file readable first
     for path, x in zip(images, inputs):
-        with torch.no_grad():
-            outputs = assembled.task.forward(module, (x[None].to(device),))
+        with torch.no_grad(), autocast(dev, precision.dtype):
+            outputs = assembled.task.forward(module, (to_memory_format(x[None].to(device), precision),))
         click.echo(_prediction_line(path, assembled.task.predict(outputs, top)[0]))
 
 
