@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from . import config as cfg
 from .api import Dataset, Experiment, Model, Spec, Task
-from .errors import UsageError
+from .errors import UsageError, ZooError
 from .plugins import registry
 
 if TYPE_CHECKING:
@@ -204,8 +204,19 @@ class Assembled:
         return Spec(input_shape=input_shape, outputs=self.task.outputs(input_shape))
 
     def build_model(self) -> nn.Module:
+        """The model; a plugin whose ``build`` fails on these settings (``--set model.hidden=-1``
+        for a field that declares no range) gives one line naming the plugin, not a traceback."""
         refuse_remote_settings(self.config)
-        return self.model_factory.build(self.spec)
+        try:
+            return self.model_factory.build(self.spec)
+        except ZooError:
+            raise
+        except (RuntimeError, ValueError, TypeError, OverflowError, MemoryError) as e:
+            entry = registry().get("models", self.config.model)
+            settings = ", ".join(f"{k}={v!r}" for k, v in dataclasses.asdict(self.config.model_config).items())
+            raise UsageError(f"model '{entry.name}' (plugin {entry.plugin}) cannot be built with "
+                             f"{settings or 'its defaults'} for input {self.spec.input_shape}: "
+                             f"{type(e).__name__}: {e}") from e
 
     def use_split(self, split: str) -> None:
         """Check that ``split`` can be read; ``all`` always can: a dataset without its own is
