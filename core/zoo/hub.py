@@ -55,15 +55,6 @@ STALE_PART_SECONDS = 3600.0  # a temp download untouched this long belongs to a 
 PART_GRACE_SECONDS = 10.0  # an unlocked temp download older than this belongs to a dead process
 DOWNLOAD_FLOOR_SECONDS = 300.0  # default overall deadline of one download: this much …
 DOWNLOAD_MIN_RATE = 256 * 1024  # … plus its size at this many bytes per second
-PART_GRACE_SECONDS = 10.0  # an unlocked temp download older than this belongs to a dead process
-DOWNLOAD_FLOOR_SECONDS = 300.0  # default overall deadline of one download: this much …
-DOWNLOAD_MIN_RATE = 256 * 1024  # … plus its size at this many bytes per second
-PART_GRACE_SECONDS = 10.0  # an unlocked temp download older than this belongs to a dead process
-DOWNLOAD_FLOOR_SECONDS = 300.0  # default overall deadline of one download: this much …
-DOWNLOAD_MIN_RATE = 256 * 1024  # … plus its size at this many bytes per second
-PART_GRACE_SECONDS = 10.0  # an unlocked temp download older than this belongs to a dead process
-DOWNLOAD_FLOOR_SECONDS = 300.0  # default overall deadline of one download: this much …
-DOWNLOAD_MIN_RATE = 256 * 1024  # … plus its size at this many bytes per second
 LIST_INDEX_MAX_AGE = 3600.0  # `zoo list` reuses a cached remote index this long (seconds)
 USER_SOURCE, BUILT_IN_SOURCE = "user", "built-in"
 
