@@ -276,6 +276,28 @@ def test_sigterm_checkpoints_and_resume_finishes(toy_site, tmp_path, signum, cod
     assert json.loads((out / "summary.json").read_text())["steps"] == 40
 
 
+def test_a_second_sigterm_stops_at_once_without_a_half_done_checkpoint(toy_site, tmp_path):
+    out = tmp_path / "run"
+    slow = ["--set", "task.delay=0.4", "--set", "train.num_workers=0", "--max-steps", "40",
+            "--checkpoint-every", "2"]
+    proc = subprocess.Popen([sys.executable, "-m", "zoo", "run", "toy.regression", *slow, "--out", str(out)],
+                            env=zoo_env(toy_site), stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for_checkpoint(out / "checkpoint.safetensors", proc)
+        proc.send_signal(signal.SIGTERM)
+        time.sleep(0.05)  # the batch takes 0.4 s: the second signal lands inside it
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 143, err
+    from zoo.checkpoint import load
+
+    position = load(out / "checkpoint.safetensors")["position"]
+    assert position["global_step"] % 2 == 0  # the last periodic checkpoint, not one saved mid-batch
+    assert position["micro_step"] == position["global_step"]
+
+
 # ------------------------------------------------------------------ predict
 
 

@@ -520,6 +520,7 @@ class Trainer:
 
         def handler(signum: int, frame: Any) -> None:
             if self.stop_requested:
+                self.stop_requested = 0  # mid-batch: no checkpoint of a half-done step
                 raise Interrupted(signum)
             self.stop_requested = signum
 
