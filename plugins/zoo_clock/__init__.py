@@ -11,9 +11,9 @@ from collections.abc import Callable
 from zoo import Experiment, hookimpl
 
 from .data import NpyClocks, SyntheticClocks
-from .models import ClockResNet, Figure1CNN, Figure2CNN
+from .models import ClockResNet, ClockSTN, Figure1CNN, Figure2CNN
 from .photos import ClockPhotos
-from .tasks import ClockAngles, ClockClasses, ClockMultiHead, ClockRegression
+from .tasks import ClockAngles, ClockAnglesAligned, ClockClasses, ClockMultiHead, ClockRegression
 from .wild import WildClocks
 
 _SEED = "the seed's"
@@ -25,6 +25,7 @@ def zoo_register_tasks(register: Callable[..., None]) -> None:
     register("clock-classes", ClockClasses)
     register("clock-multihead", ClockMultiHead)
     register("clock-angles", ClockAngles)
+    register("clock-angles-aligned", ClockAnglesAligned)
 
 
 @hookimpl
@@ -40,6 +41,7 @@ def zoo_register_models(register: Callable[..., None]) -> None:
     register("clock-fig1", Figure1CNN)
     register("clock-fig2", Figure2CNN)
     register("clock-resnet", ClockResNet)
+    register("clock-stn", ClockSTN)
 
 
 # Defaults sized so `zoo run clock.multihead` (5 epochs × 10,000 clocks, measured 7.6 min for 3
@@ -80,6 +82,13 @@ def experiments() -> list[Experiment]:
             **{"train.epochs": 10, "train.lr": 2e-3, "train.weight_decay": 1e-4,
                "train.warmup_epochs": 0.5, "data.train_size": 40000,
                "data.synthetic_fraction": 0.2}),
+        exp("clock.wild-stn", "clock-angles-aligned", "clock-stn",
+            "align, then read: a spatial transformer finds the dial's homography (supervised by "
+            "the generator's), unwarps an upright dial and reads it; trained on clock-wild",
+            dataset="clock-wild",
+            **{"train.epochs": 10, "train.lr": 2e-3, "train.weight_decay": 1e-4,
+               "train.warmup_epochs": 0.5, "data.train_size": 40000,
+               "data.synthetic_fraction": 0.2, "data.with_geometry": True}),
     ]
 
 

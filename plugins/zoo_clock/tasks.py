@@ -42,32 +42,42 @@ class ClockTask(Task):
         """Predicted time as float minutes on the dial, ``(B,)``, in [0, 720)."""
         raise NotImplementedError
 
+    def batch_objective(self, out: Mapping[str, torch.Tensor], batch: Any
+                        ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """``objective`` of a whole batch: a subclass may use more of it than the labels."""
+        return self.objective(out, batch[1])
+
     def loss(self, model: nn.Module, batch: Any, step: str = "main"
              ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         out = self.forward(model, batch)
-        return self.objective(out, batch[1])
+        return self.batch_objective(out, batch)
 
     def _predict(self, model: nn.Module, batches: Iterable[Any]
-                 ) -> tuple[Any, Any, float]:
+                 ) -> tuple[Any, Any, float, dict[str, float]]:
+        """Predicted and true minutes, the mean loss and the logs' means (weighted by batch)."""
         import numpy as np
         import torch
 
         preds, trues, loss_sum, n = [], [], 0.0, 0
+        log_sums: dict[str, float] = {}
         with torch.no_grad():
             for batch in batches:
                 out = self.forward(model, batch)
-                loss, _ = self.objective(out, batch[1])
+                loss, logs = self.batch_objective(out, batch)
                 k = batch[1].shape[0]
                 loss_sum += float(loss) * k
+                for key, value in logs.items():
+                    log_sums[key] = log_sums.get(key, 0.0) + float(value) * k
                 n += k
                 preds.append(self.minutes(out).float().cpu().numpy())
                 trues.append(_label_minutes(batch[1]).cpu().numpy())
         if not n:
             raise ValueError("no batches to evaluate")
-        return np.concatenate(preds), np.concatenate(trues), loss_sum / n
+        means = {key: value / n for key, value in log_sums.items()}
+        return np.concatenate(preds), np.concatenate(trues), loss_sum / n, means
 
     def evaluate(self, model: nn.Module, batches: Iterable[Any]) -> dict[str, float]:
-        pred, true, loss = self._predict(model, batches)
+        pred, true, loss, _ = self._predict(model, batches)
         return {**metrics.summarize(pred, true), "loss": loss}
 
     def decode(self, outputs: Mapping[str, torch.Tensor]) -> list[str]:
@@ -89,7 +99,7 @@ class ClockTask(Task):
     def figures(self, model: nn.Module, batches: Iterable[Any], out_dir: Path) -> list[Path]:
         import numpy as np
 
-        pred, true, _ = self._predict(model, batches)
+        pred, true, _, _ = self._predict(model, batches)
         err = metrics.common_sense_error(np.rint(pred) % metrics.DIAL, true)
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -302,3 +312,89 @@ class ClockAngles(ClockTask):
             others = [t for t in order if t != first][:top - 1]
             result.append([(t, row[t]) for t in [first, *others]])
         return result
+
+
+@dataclass
+class AlignedConfig(AnglesConfig):
+    align_weight: float = ranged(1.0, 0)  # weight of the control-point loss against the reading
+    align_beta: float = ranged(0.02, 0, 1, lo_open=True)  # smooth-L1 knee, [-1, 1] image units
+
+
+class ClockAnglesAligned(ClockAngles):
+    """``clock-angles`` plus alignment: the reader also says where the dial is (``points``).
+
+    A model for this task (``clock-stn``) returns ``points``: where the dial's 12, 3, 6 and
+    9 o'clock points (canonical (0,-1), (1,0), (0,1), (-1,0)) lie in the image, in [-1, 1]
+    ``grid_sample`` coordinates. When the batch carries the true homography (``clock-wild`` with
+    ``data.with_geometry=true``) the loss adds ``align_weight`` × smooth-L1 between those and
+    the true points (the homography applied to the canonical ones), over the rows whose
+    homography is finite: the mixed-in clock-synthetic clocks (NaN) and batches without one
+    (photos, .npy files) add nothing. Reading, decoding and the main metric are ``clock-angles``';
+    evaluation adds ``align_px``, the mean point error in input pixels where it is known.
+    """
+
+    Config = AlignedConfig
+
+    def outputs(self, input_shape):
+        return {**super().outputs(input_shape), "points": (4, 2)}
+
+    def batch_objective(self, out, batch):
+        loss, logs = super().batch_objective(out, batch)
+        if len(batch) < 3 or "points" not in out:
+            return loss, logs
+        align, extra = alignment_loss(out["points"], batch[2], self.config.align_beta,
+                                      batch[0].shape[-1])
+        return loss + self.config.align_weight * align, {**logs, **extra}
+
+    def evaluate(self, model, batches):
+        pred, true, loss, logs = self._predict(model, batches)
+        extra = {"align_px": logs["align_px"]} if "align_px" in logs else {}
+        return {**metrics.summarize(pred, true), "loss": loss, **extra}
+
+    def figures(self, model, batches, out_dir):
+        """The error histogram, and ``alignment.png``: input | aligned crop pairs of the first
+        test batch (``zoo_clock.figures.alignment_grid``), when the model aligns."""
+        import itertools
+
+        from .figures import alignment_grid
+
+        batches = iter(batches)
+        first = next(batches, None)
+        if first is None:
+            return []
+        paths = super().figures(model, itertools.chain([first], batches), out_dir)
+        if callable(getattr(model, "align", None)):
+            paths.append(alignment_grid(model, first, Path(out_dir) / "alignment.png"))
+        return paths
+
+
+CANONICAL_POINTS = ((0.0, -1.0), (1.0, 0.0), (0.0, 1.0), (-1.0, 0.0))  # 12, 3, 6, 9 o'clock
+
+
+def true_points(h: torch.Tensor) -> torch.Tensor:
+    """``(B, 3, 3)`` homographies → ``(B, 4, 2)`` images of the canonical control points."""
+    import torch
+
+    canon = torch.tensor(CANONICAL_POINTS, dtype=h.dtype, device=h.device)
+    ones = torch.ones(4, 1, dtype=h.dtype, device=h.device)
+    p = torch.cat([canon, ones], 1) @ h.transpose(1, 2)  # (B, 4, 3)
+    return p[..., :2] / p[..., 2:]
+
+
+def alignment_loss(points: torch.Tensor, h: torch.Tensor, beta: float, side: int
+                   ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Smooth-L1 between predicted and true control points over rows with a finite ``h``, and
+    logs: ``align_l1`` and (when any row counts) ``align_px``, the mean point distance in
+    pixels of a ``side``-pixel input. No row counts → a zero that keeps the graph."""
+    import torch
+    import torch.nn.functional as F
+
+    pred = points.float()
+    valid = torch.isfinite(h).flatten(1).all(1)
+    if not bool(valid.any()):
+        zero = pred.flatten()[:0].sum()  # 0, in the graph, whatever the (unused) points hold
+        return zero, {"align_l1": zero.detach()}
+    target = true_points(h[valid].float())
+    loss = F.smooth_l1_loss(pred[valid], target, beta=beta)
+    px = (pred[valid] - target).detach().norm(dim=-1).mean() * (side / 2)
+    return loss, {"align_l1": loss.detach(), "align_px": px}
