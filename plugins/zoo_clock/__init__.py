@@ -85,8 +85,8 @@ def experiments() -> list[Experiment]:
         exp("clock.wild-stn", "clock-angles-aligned", "clock-stn",
             "align, then read: a spatial transformer finds the dial's homography (supervised by "
             "the generator's), unwarps an upright dial and reads it; trained on clock-wild",
-            dataset="clock-wild",
-            **{"train.epochs": 10, "train.lr": 2e-3, "train.weight_decay": 1e-4,
+            dataset="clock-wild",  # 4 epochs ≈ 40 min on 2 shared cores (~70 clocks/s)
+            **{"train.epochs": 4, "train.lr": 2e-3, "train.weight_decay": 1e-4,
                "train.warmup_epochs": 0.5, "data.train_size": 40000,
                "data.synthetic_fraction": 0.2, "data.with_geometry": True}),
     ]
