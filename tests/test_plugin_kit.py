@@ -23,11 +23,13 @@ from zoo import config, plugins
 from zoo.testing import contract_tests, set_text
 
 import zoo_toy
-from conftest import HERE
+from conftest import HERE, SUBPROCESS_TIMEOUT
 
 pytest_plugins = ["pytester"]  # nested pytest runs for --zoo-contract and the ini setting
 
-TestBuiltins = contract_tests("*")
+# data.cache=false: a clock dataset would otherwise render a whole split (10,000 clocks, minutes on
+# two cores) into its cache to hand out the two samples a contract test needs
+TestBuiltins = contract_tests("*", settings={"data.cache": False})
 TestToy = contract_tests("toy", register=zoo_toy)
 
 
@@ -314,7 +316,7 @@ def test_contract_option_and_ini_setting_switch_the_kit_on(pytester: pytest.Pyte
     pytester.makeini("[pytest]\nzoo_contract = zoo-not-installed\n")
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--zoo-contract", "toy", "-v",
                                            "-W", "error",  # the kit itself raises no warning
-                                           "-k", "loads or names or overrides")
+                                           "-k", "loads or names or overrides", timeout=SUBPROCESS_TIMEOUT)
     result.stdout.fnmatch_lines_random([
         "*TestZooContract_toy::test_plugin_loads PASSED*",
         "*TestZooContract_toy::test_names_follow_grammar?toy.gan? PASSED*",

@@ -192,12 +192,15 @@ def contract_tests(
     experiments: Iterable[str] | None = None,
     batch_size: int = 2,
     seed: int = 0,
+    settings: Mapping[str, Any] | None = None,
 ) -> type:
     """A pytest test class checking ``plugin``'s experiments; assign it to a ``Test*`` name.
 
     ``plugin``: the distribution (``zoo-example``) or entry-point name (``example``); ``"*"`` checks
     everything installed. ``register``: a plugin object (module) to register in-process for the
     tests, for a plugin that is not installed. ``experiments``: check only these names.
+    ``settings``: ``--set`` values (``{"data.cache": False}``) applied to every experiment that has
+    that setting, e.g. to keep a dataset from preparing a whole split to hand out two samples.
     """
     names = list(experiments) if experiments is not None else _names_of(plugin, register)
     each = pytest.mark.parametrize("experiment", names)
@@ -209,7 +212,12 @@ def contract_tests(
         from .plugins import registry
 
         entry = registry().get("experiments", experiment).obj
-        return _resolve(experiment, overrides, data_path=data.get(entry.dataset))
+        data_path = data.get(entry.dataset)
+        own: dict[str, Any] = {}
+        if settings:
+            base = _resolve(experiment, None, data_path=data_path)
+            own = {key: value for key, value in settings.items() if _has_setting(base, key)}
+        return _resolve(experiment, {**own, **(overrides or {})}, data_path=data_path)
 
     def parts(experiment: str, data: Mapping[str, str]) -> Any:
         from .experiment import assemble
@@ -301,7 +309,7 @@ def contract_tests(
             entry = registry().get("experiments", experiment)
             exp = entry.obj
             for kind, name in (("tasks", exp.task), ("datasets", exp.dataset), ("models", exp.model),
-                               ("datasets", exp.data_path_dataset)):
+                               *(("datasets", n) for n in exp.data_path_datasets)):
                 if name is None:
                     continue
                 assert COMPONENT_NAME.match(name), f"{kind[:-1]} name {name!r} is not lowercase -_."
@@ -456,6 +464,14 @@ def contract_tests(
     TestZooContract.__name__ = TestZooContract.__qualname__ = (
         "TestZooContract" if plugin == "*" else f"TestZooContract_{_ident(plugin)}")
     return TestZooContract
+
+
+def _has_setting(config: Any, key: str) -> bool:
+    """Whether ``section.field`` names a field of this resolved configuration."""
+    section, _, field = key.partition(".")
+    if section not in ("task", "data", "model", "train"):
+        return False
+    return field in {f.name for f in dataclasses.fields(config.section(section))}
 
 
 def _type_name(tp: Any) -> str:
