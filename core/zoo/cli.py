@@ -283,7 +283,8 @@ def plugins() -> None:
 @click.option("--lr", type=float)
 @click.option("--limit-batches", type=int, help="Batches per epoch and per evaluation (smoke runs).")
 @cli_options.device(default=None)
-@click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]))
+@click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "fp16"]),
+              help="auto (default): the fast path this device has (docs/trainer.md).")
 @click.option("--compile", "compile_", is_flag=True, default=None, help="torch.compile the model.")
 @click.option("--seed", type=int)
 @click.option("--deterministic", is_flag=True, default=None, help="Deterministic algorithms only.")

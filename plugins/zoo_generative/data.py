@@ -46,6 +46,13 @@ class TensorImages:
         j = self.indices[i]
         return self.images[j].float().div_(255.0), self.labels[j]
 
+    def get_batch(self, indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Samples ``indices`` as one batch (the trainer's in-process path: no workers)."""
+        import torch
+
+        rows = torch.as_tensor(self.indices)[indices]
+        return self.images[rows].float().div_(255.0), self.labels[rows]
+
 
 class MNIST(Dataset):
     """MNIST digits, 1×28×28 in [0, 1]; val is a seeded hold-out of the training set."""
