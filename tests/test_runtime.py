@@ -137,3 +137,19 @@ def test_in_memory_splits_skip_dataloader_workers_unless_asked(tmp_path, monkeyp
     assert isinstance(trainer.loader, BatchLoader)
     workers = _run(tmp_path, "run2", **{"train.max_steps": 1, "train.num_workers": 1})
     assert isinstance(workers.loader, torch.utils.data.DataLoader)
+
+
+def test_single_items_of_an_uncached_split_render_only_themselves(tmp_path, monkeypatch):
+    """The plugin kit and workers touch a few samples of 60,000: that must not render 60,000."""
+    monkeypatch.setenv("ZOO_HOME", str(tmp_path))
+    import zoo_clock.cache as cache
+
+    def refuse(*args):
+        raise AssertionError("the whole split was rendered for one item")
+
+    monkeypatch.setattr(cache, "_render_all", refuse)
+    dataset = assemble(resolve("clock.multihead", {"data.train_size": 60000})).dataset
+    split = dataset.split("train", 0)
+    x, y = split[59999]
+    assert len(split) == 60000 and x.shape == (1, 150, 150) and y.shape == (2,)
+    assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").rglob("*.npy"))

@@ -62,6 +62,45 @@ class ArrayClocks(torch.utils.data.Dataset):
         return x, y, torch.from_numpy(np.array(self.homographies[i], dtype=np.float32))
 
 
+class CachedSplit(torch.utils.data.Dataset):
+    """A rendered split whose render cache is filled when the first whole batch is asked for.
+
+    The trainer asks for batches (``get_batch``): the split is then rendered once, on every core,
+    and sliced from memory ever after. Single items (the plugin kit's tiny batches, ``zoo
+    predict`` checks, DataLoader workers) come from the cache when it exists and are rendered one
+    by one when it does not, so touching three samples of a 60,000-clock split renders three.
+    """
+
+    def __init__(self, dataset: Any, name: str, seed: int) -> None:
+        self.dataset, self.name, self.seed = dataset, name, seed
+        self.size = dataset.render_plan(name, seed)[1]
+        self._arrays: ArrayClocks | None = None
+        self._fly: Any = None
+
+    def __len__(self) -> int:
+        return self.size
+
+    def _wrap(self, arrays: tuple[Any, ...]) -> ArrayClocks:
+        images, labels, *geometry = arrays
+        return ArrayClocks(images, labels, np.arange(len(labels)), *geometry)
+
+    def get_batch(self, indices: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        if self._arrays is None:
+            self._arrays = self._wrap(self.dataset.arrays(self.name, self.seed))
+        return self._arrays.get_batch(indices)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, ...]:
+        if self._arrays is None:
+            cached = self.dataset.cached_arrays(self.name, self.seed)
+            if cached is not None:
+                self._arrays = self._wrap(cached)
+        if self._arrays is not None:
+            return self._arrays[index]
+        if self._fly is None:
+            self._fly = self.dataset.on_the_fly(self.name, self.seed)
+        return self._fly[index]
+
+
 class RenderedWildClocks(torch.utils.data.Dataset):
     """``size`` wild clocks of (seed, stream); optionally with the dial's normalised homography."""
 

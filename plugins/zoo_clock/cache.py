@@ -73,6 +73,22 @@ def _render_all(make: Make, size: int, *arrays: np.ndarray) -> None:
             _store(arrays, start, stop, future.result())
 
 
+def _folder(dataset: str, fields: Mapping[str, Any], size: int, shape: tuple[int, int],
+            geometry: bool) -> Path:
+    if geometry:  # only then: caches without geometry keep the keys (and folders) they had
+        fields = {**fields, "geometry": True}
+    return cache_root() / dataset / cache_key({**fields, "size": size, "shape": list(shape)})
+
+
+def lookup(dataset: str, fields: Mapping[str, Any], size: int, shape: tuple[int, int],
+           geometry: bool = False) -> tuple[np.ndarray, ...] | None:
+    """The cached arrays of a split if an earlier run rendered them, else None (renders nothing)."""
+    try:
+        return _open(_folder(dataset, fields, size, shape, geometry), geometry)
+    except (OSError, ValueError):
+        return None
+
+
 def materialise(dataset: str, fields: Mapping[str, Any], size: int, shape: tuple[int, int],
                 make: Make, geometry: bool = False) -> tuple[np.ndarray, ...]:
     """The (images, labels) arrays of one split, rendered on first use and memory-mapped after;
@@ -82,9 +98,7 @@ def materialise(dataset: str, fields: Mapping[str, Any], size: int, shape: tuple
     settings): it is the cache key. ``make`` must be picklable (a module-level function or a
     ``functools.partial`` of one) because chunks are rendered in worker processes.
     """
-    if geometry:  # only then: caches without geometry keep the keys (and folders) they had
-        fields = {**fields, "geometry": True}
-    folder = cache_root() / dataset / cache_key({**fields, "size": size, "shape": list(shape)})
+    folder = _folder(dataset, fields, size, shape, geometry)
     try:
         return _open(folder, geometry)
     except (OSError, ValueError):
