@@ -68,7 +68,7 @@ def table_rows(text: str) -> dict[str, list[str]]:
 def test_collect_writes_table_with_seed_column_marks_and_figure(
         clock_table: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     beats = fake_run(tmp_path / "runs", "clock.multihead", 19.0, [44.8, 30.2, 17.2],
-                     epochs=3, lr=0.002, extra_train={"weight_decay": 0.0001})
+                     epochs=3, lr=0.002, extra_train={"weight_decay": 0.05})
     loses = fake_run(tmp_path / "runs", "clock.cls24", 50.0, [150.0, 90.0], epochs=2,
                      batch=25)
     out, png = tmp_path / "docs" / "results.md", tmp_path / "docs" / "img" / "curves.png"
@@ -88,13 +88,13 @@ def test_collect_writes_table_with_seed_column_marks_and_figure(
     assert mh[10] == "3,000"  # clocks seen: 3 epochs × 20 steps × batch 50
     assert mh[12] == "1.5 min"  # train wall: 3 × 30 s of epoch_seconds
     assert mh[13].startswith("3 ep × 1,000 clocks, batch 50, lr 0.002")
-    assert "weight_decay=0.0001" in mh[13]  # differs from clock.multihead's default
+    assert "weight_decay=0.05" in mh[13]  # differs from clock.multihead's default
     cls24 = rows["clock.cls24"]
     assert cls24[1:5] == ["0.6206", "37.2", "50.0", "✗"]
     assert cls24[10] == "2,000"  # 2 epochs × 40 steps × batch 25
     assert rows["clock.regression"][1:4] == ["0.7053", "42.3", "not run"]
-    assert ("`zoo run clock.multihead --epochs 3 --batch-size 50 --lr 0.002 "
-            "--set train.weight_decay=0.0001 --set data.train_size=1000`") in text
+    assert ("`zoo run clock.multihead --epochs 3 --batch-size 50 "  # lr 0.002 is the default
+            "--set train.weight_decay=0.05 --set data.train_size=1000`") in text
     assert "- command: `python benchmarks/clock_table.py --collect" in text
     assert "- date: " in text and "- machine: " in text
     assert "](img/curves.png)" in text
