@@ -37,8 +37,10 @@ def settings(name: str) -> dict[str, object]:
     return {"train.batch_size": BATCH, **(SMALL if name.startswith("clock.") else {})}
 
 
-def hand_written(name: str, dtype: torch.dtype | None, channels_last: bool, steps: int) -> float:
-    """img/s of the loop a user writes by hand, on one in-memory batch."""
+def hand_written(name: str, dtype: torch.dtype | None, channels_last: bool, steps: int,
+                 compile_: bool = False) -> float:
+    """img/s of the loop a user writes by hand, on one in-memory batch (``torch.compile``d when
+    ``compile_``: its first steps, which compile, are not timed)."""
     parts = assemble(resolve(name, settings(name)))
     data = parts.dataset.split("train", 0)
     batch = torch.utils.data.default_collate([data[i] for i in range(BATCH)])
@@ -47,6 +49,7 @@ def hand_written(name: str, dtype: torch.dtype | None, channels_last: bool, step
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
         batch = [b.contiguous(memory_format=torch.channels_last) if b.dim() == 4 else b for b in batch]
+    forward = torch.compile(model) if compile_ else model
     phases = parts.task.optimizer_steps
     optimizers = {p: torch.optim.AdamW(list(parts.task.parameters(model, p)), lr=1e-4) for p in phases}
     for i in range(steps + 2):
@@ -54,7 +57,7 @@ def hand_written(name: str, dtype: torch.dtype | None, channels_last: bool, step
             start = time.perf_counter()
         for phase in phases:
             with torch.autocast("cpu", dtype=dtype, enabled=dtype is not None):
-                loss, _ = parts.task.loss(model, batch, phase)
+                loss, _ = parts.task.loss(forward, batch, phase)
             optimizers[phase].zero_grad(set_to_none=True)
             loss.backward()
             optimizers[phase].step()
@@ -79,7 +82,19 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--steps", type=int, default=12)
     ap.add_argument("--only", nargs="*", default=list(MODELS))
+    ap.add_argument("--compile", action="store_true",
+                    help="only compare eager and torch.compile on the fast path (bf16 CL)")
     args = ap.parse_args()
+    if args.compile:
+        for name in args.only:
+            eager, compiled = [], []
+            for _ in range(args.rounds):
+                eager.append(hand_written(name, torch.bfloat16, True, args.steps))
+                compiled.append(hand_written(name, torch.bfloat16, True, args.steps, True))
+            e, c = statistics.median(eager), statistics.median(compiled)
+            print(f"{name:18s} bf16 CL eager {e:8.1f} img/s   compiled {c:8.1f} img/s   ×{c / e:.2f}")
+        print(f"cpu_fastpath compile_speedup={c / e:.3f}")
+        return
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {BATCH}, "
           f"{args.steps} steps × {args.rounds} rounds (medians)")
     print(f"{'model':18s}" + "".join(f"{c:>11s}" for c in CONFIGS) + f"{'zoo run':>11s}  zoo chose")
