@@ -565,57 +565,6 @@ def _read_local_index(path: Path) -> bytes:
     return raw
 
 
-def _read_local_index(path: Path) -> bytes:
-    """A local index.json: a regular file (a FIFO would hang) that resolves inside its own
-    folder (a symlink out of the registry is refused), at most MAX_INDEX_BYTES."""
-    from .weights import open_regular
-
-    if not path.exists():
-        raise FileNotFoundError(path)
-    if not path.resolve().is_relative_to(path.parent.resolve()):
-        raise ZooError(f"registry index {path} resolves outside its folder (a symlink out of the "
-                       "registry); expected index.json inside the registry folder")
-    with open_regular(path, "registry index") as f:
-        raw = f.read(MAX_INDEX_BYTES + 1)
-    if len(raw) > MAX_INDEX_BYTES:
-        raise ZooError(f"registry index {path} is larger than {MAX_INDEX_BYTES} bytes")
-    return raw
-
-
-def _read_local_index(path: Path) -> bytes:
-    """A local index.json: a regular file (a FIFO would hang) that resolves inside its own
-    folder (a symlink out of the registry is refused), at most MAX_INDEX_BYTES."""
-    from .weights import open_regular
-
-    if not path.exists():
-        raise FileNotFoundError(path)
-    if not path.resolve().is_relative_to(path.parent.resolve()):
-        raise ZooError(f"registry index {path} resolves outside its folder (a symlink out of the "
-                       "registry); expected index.json inside the registry folder")
-    with open_regular(path, "registry index") as f:
-        raw = f.read(MAX_INDEX_BYTES + 1)
-    if len(raw) > MAX_INDEX_BYTES:
-        raise ZooError(f"registry index {path} is larger than {MAX_INDEX_BYTES} bytes")
-    return raw
-
-
-def _read_local_index(path: Path) -> bytes:
-    """A local index.json: a regular file (a FIFO would hang) that resolves inside its own
-    folder (a symlink out of the registry is refused), at most MAX_INDEX_BYTES."""
-    from .weights import open_regular
-
-    if not path.exists():
-        raise FileNotFoundError(path)
-    if not path.resolve().is_relative_to(path.parent.resolve()):
-        raise ZooError(f"registry index {path} resolves outside its folder (a symlink out of the "
-                       "registry); expected index.json inside the registry folder")
-    with open_regular(path, "registry index") as f:
-        raw = f.read(MAX_INDEX_BYTES + 1)
-    if len(raw) > MAX_INDEX_BYTES:
-        raise ZooError(f"registry index {path} is larger than {MAX_INDEX_BYTES} bytes")
-    return raw
-
-
 def _index_cache(url: str) -> Path:
     return zoo_home() / "registry" / f"{hashlib.sha256(url.encode()).hexdigest()[:16]}.json"
 
