@@ -422,7 +422,8 @@ def predict(name: str, images: tuple[Path, ...], weights: str | None, pretrained
     import torch
 
     from .python_api import read_image
-    from .runtime import autocast, to_memory_format
+    from .runtime import autocast
+    from .trainer import to_device
     from .weights import load_model
 
     report_failures()
@@ -436,7 +437,7 @@ def predict(name: str, images: tuple[Path, ...], weights: str | None, pretrained
     inputs = [read_image(assembled, path) for path in images]  # every file readable first
     for path, x in zip(images, inputs):
         with torch.no_grad(), autocast(dev, precision.dtype):
-            outputs = assembled.task.forward(module, (to_memory_format(x[None].to(device), precision),))
+            outputs = assembled.task.forward(module, (to_device(x[None], dev, precision.channels_last),))
         click.echo(_prediction_line(path, assembled.task.predict(outputs, top)[0]))
 
 

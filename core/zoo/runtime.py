@@ -144,12 +144,6 @@ def prepare(model: nn.Module, precision: Precision) -> nn.Module:
     return model.to(memory_format=torch.channels_last) if precision.channels_last else model
 
 
-def to_memory_format(x: torch.Tensor, precision: Precision) -> torch.Tensor:
-    if precision.channels_last and x.dim() == 4:
-        return x.contiguous(memory_format=torch.channels_last)
-    return x
-
-
 # ---------------------------------------------------------------- the one-off probe
 
 

@@ -56,11 +56,6 @@ class NonFiniteLoss(ZooError):
 # ---------------------------------------------------------------- devices, precision, seeds
 
 
-def pick_dtype(precision: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype ``--precision`` resolves to on ``device`` (see ``zoo.runtime``)."""
-    return pick_precision(precision, device).dtype
-
-
 def seed_everything(seed: int, deterministic: bool = False) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
