@@ -17,7 +17,7 @@ import sys
 import numpy as np
 import torch
 
-from zoo.weights import load_model
+from zoo.loading import load_model
 from zoo_clock import metrics
 from zoo_clock.render import render
 

@@ -393,7 +393,7 @@ def curves_png(runs: dict[str, Run], path: Path) -> Path:
     the size and scaled down so lines are antialiased); written atomically."""
     from PIL import Image, ImageDraw
 
-    from zoo.weights import atomic_write
+    from zoo.storage.files import atomic_write
 
     s = 2  # supersampling
     w, h = FIGURE_SIZE
@@ -548,7 +548,7 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--only and --set go with --train")
     figure = args.figure or args.output.parent / "img" / "clock_table_curves.png"
 
-    from zoo.weights import atomic_write_text
+    from zoo.storage.files import atomic_write_text
 
     try:
         page = args.output.read_text() if args.output.exists() else ""

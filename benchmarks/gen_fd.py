@@ -17,7 +17,7 @@ import argparse
 import torch
 
 from zoo.experiment import assemble, resolve
-from zoo.weights import load_model
+from zoo.loading import load_model
 from zoo_generative import metrics
 
 

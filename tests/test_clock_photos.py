@@ -17,7 +17,7 @@ from PIL import Image
 from zoo import UsageError
 from zoo.cli import cli
 from zoo.experiment import assemble, resolve
-from zoo.weights import make_card, save_weights
+from zoo.storage.weights import make_card, save_weights
 from zoo_clock.data import load_image
 from zoo_clock.photos import ClockPhotos, PhotosConfig, load_photo
 from zoo_clock.render import render

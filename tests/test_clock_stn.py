@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from zoo.cli import cli
 from zoo.experiment import assemble, resolve
-from zoo_clock._nets import (
+from zoo_clock.nets import (
     CONTROL_POINTS,
     AlignedReader,
     canonical_grid,

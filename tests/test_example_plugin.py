@@ -74,7 +74,7 @@ class Venv:
 
     def zoo(self, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
         done = self.run(self.bin / "zoo", *args, **env)
-        assert done.returncode == 0, f"zoo {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
+        assert done.returncode == 0, f"zoo {' '.join(map(str, args))} failed:\n{done.stdout}\n{done.stderr}"
         return done
 
 

@@ -142,7 +142,7 @@ def test_a_plugin_config_declares_ranges_with_plain_dataclass_metadata():
 def test_every_experiment_and_shipped_weight_card_is_within_the_ranges():
     """The ranges must not refuse what the zoo itself ships (settings and published configs)."""
     from zoo.experiment import from_dict, resolve
-    from zoo.weights import read_card
+    from zoo.storage.weights import read_card
 
     names = plugins.registry().names("experiments")
     assert len(names) >= 10
@@ -267,7 +267,7 @@ def test_sigterm_checkpoints_and_resume_finishes(toy_site, tmp_path, signum, cod
         proc.kill()
     assert proc.returncode == code, err
     assert f"zoo run toy.regression --resume {out}" in err and "Traceback" not in err
-    from zoo.checkpoint import load
+    from zoo.storage.checkpoint import load
 
     stopped_at = load(out / "checkpoint.safetensors")["position"]["global_step"]
     assert 5 <= stopped_at < 40 and not (out / "model.safetensors").exists()
@@ -291,7 +291,7 @@ def test_a_second_sigterm_stops_at_once_without_a_half_done_checkpoint(toy_site,
     finally:
         proc.kill()
     assert proc.returncode == 143, err
-    from zoo.checkpoint import load
+    from zoo.storage.checkpoint import load
 
     position = load(out / "checkpoint.safetensors")["position"]
     assert position["global_step"] % 2 == 0  # the last periodic checkpoint, not one saved mid-batch

@@ -22,9 +22,9 @@ import torch
 from click.testing import CliRunner
 from safetensors.torch import load_file, save_file
 
-from zoo import hub, weights
 from zoo.cli import cli, json_line
 from zoo.errors import printable
+from zoo.storage import files, hub, publish, weights
 
 from conftest import run_zoo, zoo_env
 
@@ -80,7 +80,7 @@ def files_under(root: Path) -> list[str]:
 def reg(tmp_path, toy):
     """A registry folder holding toy.regression:default (mse 0.5), published the ordinary way."""
     registry = tmp_path / "registry"
-    hub.publish(toy_weights(tmp_path / "first.safetensors"), registry)
+    publish.publish(toy_weights(tmp_path / "first.safetensors"), registry)
     return registry
 
 
@@ -150,9 +150,9 @@ def test_disk_full_while_publishing_leaves_the_registry_as_it_was(reg, tmp_path,
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     if stage == "copy":
-        monkeypatch.setattr(hub.shutil, "copyfile", full)
+        monkeypatch.setattr(publish.shutil, "copyfile", full)
     else:
-        monkeypatch.setattr(weights, "atomic_write_text", full)
+        monkeypatch.setattr(publish, "atomic_write_text", full)
     better = toy_weights(tmp_path / "b.safetensors", metrics={"mse": 0.1, "split": "test"},
                          edit_tensors=lambda t: t["1.bias"].add_(1))
     result = invoke("publish", str(better), "--registry", str(reg))
@@ -302,7 +302,7 @@ def test_symlinked_weight_file_out_of_a_local_registry_is_refused(reg, tmp_path,
     (reg / entry["url"]).symlink_to(secret)
     monkeypatch.setenv("ZOO_REGISTRY", str(reg))
     line = one_line_error(invoke("pull", "toy.regression"), 1, "outside the registry")
-    assert str(secret) not in line and hub.sha256_file(secret) not in line
+    assert str(secret) not in line and files.sha256_file(secret) not in line
     assert not hub.weights_dir().exists() or not any(hub.weights_dir().rglob("*.safetensors"))
 
 
@@ -551,7 +551,7 @@ def test_a_fifo_is_refused_not_waited_on(tmp_path, toy, toy_site, fifo, args):
     """In a real process with a timeout: a hang here must fail the test, not stall the suite."""
     registry = tmp_path / "registry"
     if args[0] == "pull":  # the registry's weight file is a FIFO
-        hub.publish(toy_weights(tmp_path / "w.safetensors"), registry, max_mb=None)
+        publish.publish(toy_weights(tmp_path / "w.safetensors"), registry, max_mb=None)
         target = registry / index_of(registry)["weights"]["toy.regression:default"]["url"]
         target.unlink()
         os.mkfifo(target)

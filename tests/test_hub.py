@@ -18,8 +18,9 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from zoo import hub, weights
+from zoo import loading
 from zoo.cli import cli
+from zoo.storage import files, hub, publish
 
 from conftest import SUBPROCESS_TIMEOUT, assert_no_crash, run_zoo, zoo_env
 
@@ -98,7 +99,7 @@ def invoke(*args: str):
 def registry(tmp_path, toy):
     """A registry folder holding toy.regression:default, published the ordinary way."""
     reg = tmp_path / "registry"
-    entry = hub.publish(write_weights(tmp_path / "w.safetensors"), reg)
+    entry = publish.publish(write_weights(tmp_path / "w.safetensors"), reg)
     return reg, entry
 
 
@@ -234,7 +235,7 @@ def test_corrupt_cache_file_is_fetched_again(server):
     path.write_bytes(path.read_bytes()[:-3] + b"xyz")
     result = invoke("pull", "toy.regression")
     assert result.exit_code == 0 and "corrupt" in result.output
-    assert served.hits(".safetensors") == 2 and hub.sha256_file(path) == server[1]["sha256"]
+    assert served.hits(".safetensors") == 2 and files.sha256_file(path) == server[1]["sha256"]
 
 
 def test_names_and_index_entries_cannot_escape(registry, monkeypatch):
@@ -279,7 +280,7 @@ def test_local_registry_works_offline_and_is_verified(registry, monkeypatch):
     reg, entry = registry
     monkeypatch.setenv("ZOO_REGISTRY", str(reg))  # a folder: its index.json
     path = hub.fetch("toy.regression")
-    assert hub.sha256_file(path) == entry["sha256"] and path.is_relative_to(hub.weights_dir())
+    assert files.sha256_file(path) == entry["sha256"] and path.is_relative_to(hub.weights_dir())
     (reg / entry["url"]).write_bytes(b"\0" * entry["size"])  # local files are verified too
     path.unlink()
     result = invoke("pull", "toy.regression")
@@ -306,7 +307,7 @@ def test_url_needs_a_hash_and_is_verified(server):
     assert wrong.exit_code == 1 and "sha256 mismatch" in wrong.output and cache_files() == []
     good = invoke("pull", f"{url}#sha256={entry['sha256']}")
     assert good.exit_code == 0, good.output
-    assert hub.sha256_file(Path(good.stdout.strip())) == entry["sha256"]
+    assert files.sha256_file(Path(good.stdout.strip())) == entry["sha256"]
     assert invoke("pull", f"{url}#sha256={entry['sha256']}").exit_code == 0
     assert served.hits(".safetensors") == 2  # the wrong one and the good one; then the cache
 
@@ -331,13 +332,13 @@ def test_hf_urls_need_the_optional_extra(registry, monkeypatch):
     assert result.exit_code == 0, result.output
     assert calls == [("me/zoo-weights", entry["url"], "v1")]
     monkeypatch.setenv("ZOO_REGISTRY", "hf://me/zoo-weights/index.json")  # a whole index on the Hub
-    assert hub.sha256_file(hub.fetch("toy.regression")) == entry["sha256"]
+    assert files.sha256_file(hub.fetch("toy.regression")) == entry["sha256"]
     assert calls[-2:] == [("me/zoo-weights", "index.json", None), ("me/zoo-weights", entry["url"], None)]
 
 
 def test_publish_keeps_only_improvements(tmp_path, toy):
     reg = tmp_path / "reg"
-    first = hub.publish(write_weights(tmp_path / "a.safetensors", mse=0.5), reg)
+    first = publish.publish(write_weights(tmp_path / "a.safetensors", mse=0.5), reg)
     worse = write_weights(tmp_path / "b.safetensors", mse=0.7, seed=1)
     result = invoke("publish", str(worse), "--registry", str(reg))
     assert result.exit_code == 1 and "not better than the published 0.5" in result.output
@@ -365,13 +366,13 @@ def test_publish_keeps_only_improvements(tmp_path, toy):
 
 def test_publish_force_replaces_even_a_better_entry(tmp_path, toy):
     reg = tmp_path / "reg"
-    good = hub.publish(write_weights(tmp_path / "a.safetensors", mse=0.25), reg)
+    good = publish.publish(write_weights(tmp_path / "a.safetensors", mse=0.25), reg)
     worse = write_weights(tmp_path / "b.safetensors", mse=0.7, seed=1)
     assert invoke("publish", str(worse), "--registry", str(reg)).exit_code == 1
     forced = invoke("publish", str(worse), "--registry", str(reg), "--force")
     assert forced.exit_code == 0, forced.output
     entry = json.loads((reg / "index.json").read_text())["weights"]["toy.regression:default"]
-    assert entry["metrics"]["mse"] == 0.7 and entry["sha256"] == hub.sha256_file(worse)
+    assert entry["metrics"]["mse"] == 0.7 and entry["sha256"] == files.sha256_file(worse)
     assert (reg / entry["url"]).is_file() and not (reg / good["url"]).exists()
 
 
@@ -412,7 +413,7 @@ def test_list_pretrained_without_an_index_is_empty(monkeypatch, toy, tmp_path):
     with pytest.raises(hub.ZooError, match="ZOO_REGISTRY"):
         hub.fetch("toy.regression")
     with pytest.raises(hub.ZooError, match="--registry DIR"):
-        hub.publish(write_weights(tmp_path / "w.safetensors"))
+        publish.publish(write_weights(tmp_path / "w.safetensors"))
 
 
 def shipped_weights() -> list[str]:
@@ -434,9 +435,9 @@ def test_shipped_weights_are_intact_and_load_into_their_model(key):
     name, _ = hub.parse_name(key)
     path = Path(index.url_of(key, entry))
     assert path.is_file() and path.resolve().is_relative_to(own.resolve()), key
-    assert entry["size"] == path.stat().st_size and hub.sha256_file(path) == entry["sha256"], key
+    assert entry["size"] == path.stat().st_size and files.sha256_file(path) == entry["sha256"], key
     assert entry["experiment"] == name and entry["size"] <= 10_000_000
-    opened = weights.open_weights(name, str(path))
+    opened = loading.open_weights(name, str(path))
     assert opened.card["experiment"] == name
     stored, loaded = load_file(str(path)), opened.model.state_dict()
     assert stored.keys() == loaded.keys()
@@ -457,7 +458,7 @@ def test_list_pretrained_is_torch_free_and_pull_works_from_the_real_cli(server, 
     assert "toy.regression" in out.stdout and "mse=0.5" in out.stdout and "toy.gan" not in out.stdout
     pulled = run_zoo(["pull", "toy.regression"], env)
     assert pulled.returncode == 0, pulled.stderr
-    assert hub.sha256_file(Path(pulled.stdout.strip())) == entry["sha256"]
+    assert files.sha256_file(Path(pulled.stdout.strip())) == entry["sha256"]
     assert "fetching toy.regression:default" in pulled.stderr
 
 
@@ -466,7 +467,7 @@ def test_written_files_get_umask_permissions_not_mkstemps_0600(tmp_path, toy, mo
     old = os.umask(0o022)
     try:
         reg = tmp_path / "registry"
-        entry = hub.publish(write_weights(tmp_path / "w.safetensors"), reg)
+        entry = publish.publish(write_weights(tmp_path / "w.safetensors"), reg)
         served = Served(reg.parent)
         try:
             fetched = hub.download(f"{served.url}/registry/{entry['url']}", tmp_path / "cache" / "w.safetensors",
@@ -474,7 +475,7 @@ def test_written_files_get_umask_permissions_not_mkstemps_0600(tmp_path, toy, mo
         finally:
             served.close()
         written = tmp_path / "note.txt"
-        weights.atomic_write_text(written, "x")
+        files.atomic_write_text(written, "x")
         for path in (reg / entry["url"], fetched, written, reg / "index.json"):
             assert stat.S_IMODE(path.stat().st_mode) == 0o644, path
     finally:

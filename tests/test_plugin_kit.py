@@ -344,7 +344,7 @@ def test_set_text_spells_values_as_typed(value: object, text: str | None) -> Non
     st.integers().map(lambda v: (v, int)),
     st.floats(allow_nan=False, allow_infinity=False).map(lambda v: (v, float)),
     st.booleans().map(lambda v: (v, bool)),
-    st.text(st.characters(codec="utf-8", exclude_characters=","), min_size=1)
+    st.text(st.characters(codec="utf-8", exclude_characters=",\0"), min_size=1)  # core refuses NUL
       .filter(lambda v: v.strip() == v).map(lambda v: (v, str)),
     st.lists(st.floats(allow_nan=False, allow_infinity=False), min_size=1, max_size=4)
       .map(lambda v: (tuple(v), tuple[float, ...])),

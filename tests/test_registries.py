@@ -14,8 +14,9 @@ import pytest
 from click.testing import CliRunner
 
 import zoo
-from zoo import UsageError, ZooError, hookimpl, hub, plugins
+from zoo import UsageError, ZooError, hookimpl, plugins
 from zoo.cli import cli
+from zoo.storage import files, hub, publish
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "docs" / "examples" / "zoo-example"
@@ -37,7 +38,7 @@ def make_registry(folder: Path, keys: dict[str, float]) -> Path:
     folder.mkdir(parents=True)
     source = weights_file()
     shutil.copyfile(source, folder / "w.safetensors")
-    entry = {"url": "w.safetensors", "sha256": hub.sha256_file(source),
+    entry = {"url": "w.safetensors", "sha256": files.sha256_file(source),
              "size": source.stat().st_size, "main_metric": "error_mean"}
     index = {"weights": {key: {**entry, "metrics": {"error_mean": value}} for key, value in keys.items()}}
     (folder / "index.json").write_text(json.dumps(index))
@@ -128,7 +129,7 @@ def test_zoo_registry_adds_and_overrides_like_path(tmp_path: Path, monkeypatch) 
     assert index.location == str(second / "index.json")
     index, _, _ = hub.find_entry("clock.multihead", "default")  # the built-in one still answers
     assert index.location == str(BUILT_IN)
-    assert hub.sha256_file(hub.fetch("clock.angles")) == hub.sha256_file(weights_file())
+    assert files.sha256_file(hub.fetch("clock.angles")) == files.sha256_file(weights_file())
 
     published = {p.key: p for p in hub.published()}
     assert published["clock.angles:default"].headline == "error_mean=99"
@@ -144,10 +145,10 @@ def test_publish_defaults_to_the_first_user_registry(tmp_path: Path, monkeypatch
     first, second = tmp_path / "a", make_registry(tmp_path / "b", {"toy.thing:v1": 1.0})
     first.mkdir()
     monkeypatch.setenv("ZOO_REGISTRY", f"{first} {second}")
-    assert hub.default_registry_dir() == first
+    assert publish.default_registry_dir() == first
     monkeypatch.setenv("ZOO_REGISTRY", f"https://example.org/index.json {second}")
     with pytest.raises(UsageError, match="first location is a URL .* pass --registry DIR"):
-        hub.default_registry_dir()
+        publish.default_registry_dir()
 
 
 def test_an_unreadable_user_registry_is_skipped_with_a_warning(tmp_path: Path, monkeypatch) -> None:
@@ -170,7 +171,7 @@ def test_unknown_weights_across_registries(tmp_path: Path, monkeypatch) -> None:
 
 
 def test_cards_record_the_plugin_and_version_that_trained_them() -> None:
-    from zoo.weights import make_card
+    from zoo.storage.weights import make_card
 
     card = make_card("clock.angles", {}, {})
     assert card["zoo.plugin"] == "clock" and card["zoo.plugin_version"] == zoo.__version__

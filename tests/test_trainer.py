@@ -80,7 +80,7 @@ def test_multi_optimizer_task_trains_both_steps(toy, tmp_path):
     assert result.exit_code == 0, result.output
     record = json.loads((out / "metrics.jsonl").read_text().splitlines()[0])
     assert "discriminator/loss" in record and "generator/loss" in record
-    from zoo.checkpoint import load
+    from zoo.storage.checkpoint import load
 
     state = load(out / "checkpoint.safetensors")
     assert set(state["optimizers"]) == {"discriminator", "generator"}
@@ -204,7 +204,7 @@ def test_optimizer_and_schedule_flags_reach_the_trainer(toy, tmp_path):
                     "train.ema=true", "--set", "train.accum_steps=2", "--set", "train.grad_clip=1.0",
                     "--set", "train.optimizer=sgd", "--set", "train.scheduler=step")
     assert result.exit_code == 0, result.output
-    from zoo.checkpoint import load
+    from zoo.storage.checkpoint import load
 
     state = load(tmp_path / "r" / "checkpoint.safetensors")
     assert state["ema"] is not None and state["position"]["global_step"] == 8  # 16 batches / 2
@@ -217,7 +217,7 @@ def test_nan_loss_stops_naming_the_step_and_keeps_last_checkpoint(toy, tmp_path)
                     "--set", "task.fail_at_step=7", "--set", "train.log_every=100")
     assert result.exit_code == 1
     assert "loss became nan/inf at step 7" in result.output
-    from zoo.checkpoint import load
+    from zoo.storage.checkpoint import load
 
     state = load(out / "checkpoint.safetensors")
     assert state["position"]["global_step"] == 4
@@ -232,7 +232,7 @@ def test_unavailable_device_is_a_clear_error(toy, tmp_path):
 
 
 def _wait_for_step(path: Path, step: int, proc: subprocess.Popen, timeout: float = 120) -> None:
-    from zoo.checkpoint import load
+    from zoo.storage.checkpoint import load
 
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -270,7 +270,7 @@ def test_resume_after_sigkill_is_bitwise_exact(toy_site, tmp_path):
         proc.kill()
         proc.communicate(timeout=60)
     assert not (out / "model.safetensors").exists()
-    from zoo.checkpoint import load
+    from zoo.storage.checkpoint import load
 
     stopped_at = load(out / "checkpoint.safetensors")["position"]["global_step"]
     logged_before = len(train_records(out))
@@ -292,8 +292,8 @@ def test_resume_after_sigkill_is_bitwise_exact(toy_site, tmp_path):
 
 def test_resume_restores_position_weights_optimizer_and_rng(toy, tmp_path):
     """The state a resumed Trainer starts from is the checkpoint's, piece by piece."""
-    from zoo import checkpoint
     from zoo.experiment import resolve
+    from zoo.storage import checkpoint
     from zoo.trainer import Trainer
 
     config = resolve("toy.regression", {"train.max_steps": 6, "train.epochs": 2, "train.precision": "fp32",

@@ -18,8 +18,8 @@ from torch import nn
 
 from zoo.cli import cli
 from zoo.errors import ZooError
-from zoo.weights import (
-    atomic_write,
+from zoo.storage.files import atomic_write
+from zoo.storage.weights import (
     load_file,
     load_into,
     read_card,

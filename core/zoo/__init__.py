@@ -12,7 +12,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from .api import Dataset, Experiment, Model, NoConfig, Spec, Task
-from .config import RunConfig, TrainConfig
+from .config import RunConfig, TrainConfig, ranged
 from .env import cache_dir, data_dir, env_flag, offline
 from .errors import UnknownName, UsageError, ZooError
 from .hookspecs import hookimpl
@@ -40,18 +40,27 @@ __all__ = [
     "env_flag",
     "hookimpl",
     "offline",
+    "ranged",
     "__version__",
 ]
 
-# The Python API, imported when first asked for (PEP 562). Not in __all__: ``from zoo import *``
-# must not shadow the builtin ``list``; call it as ``zoo.list()``.
-LAZY = {name: "python_api" for name in ("list", "list_pretrained", "create", "load", "train",
-                                        "predict")}
+# Imported when first asked for (PEP 562), so ``import zoo`` stays torch- and click-free: the
+# Python API (not in __all__: ``from zoo import *`` must not shadow the builtin ``list``; call it
+# as ``zoo.list()``) and the plugin utilities (docs/plugins.md, "Plugin utilities").
+LAZY = {
+    **{name: ("python_api", name) for name in ("list", "list_pretrained", "create", "load", "train",
+                                               "predict")},
+    "fetch": ("loading", "resolve_weights"),  # NAME[:TAG], file or URL → a verified local file
+    "atomic_write": ("storage.files", "atomic_write"),
+    "atomic_write_text": ("storage.files", "atomic_write_text"),
+    "staging": ("datasources", "staging"),
+}
 
 
 def __getattr__(name: str) -> Any:
     if name == "cli_options":
         return import_module(".cli_options", __name__)
     if name in LAZY:
-        return getattr(import_module(f".{LAZY[name]}", __name__), name)
+        module, attr = LAZY[name]
+        return getattr(import_module(f".{module}", __name__), attr)
     raise AttributeError(f"module 'zoo' has no attribute {name!r}")

@@ -231,12 +231,12 @@ def info(name: str, sets: tuple[str, ...]) -> None:
 def _info_file(path: Path) -> None:
     from math import prod
 
-    from .weights import read_card, read_header
+    from .storage.weights import read_card, read_header
 
     header = read_header(path)
     card = read_card(path)
     tensors = {k: v for k, v in header.items() if k != "__metadata__"}
-    from .hub import sha256_file
+    from .storage.files import sha256_file
 
     echo(f"file: {path}")
     click.echo(f"size: {path.stat().st_size}")
@@ -370,8 +370,8 @@ def prepare_for(module: Any, device: Any, precision: str = "auto") -> Any:
 def eval_(name: str, weights: str | None, pretrained: bool, data_path: str | None, split: str,
           device: str, batch_size: int, limit_batches: int, as_json: bool, sets: tuple[str, ...]) -> None:
     """Evaluate trained weights of NAME on a split (default: test)."""
+    from .loading import load_model
     from .trainer import evaluate
-    from .weights import load_model
 
     report_failures()
     dev = _device(device)
@@ -421,10 +421,10 @@ def predict(name: str, images: tuple[Path, ...], weights: str | None, pretrained
     """Predict for each IMAGE: `IMAGE  ANSWER  (confidence P)` (a clock reader: HH:MM)."""
     import torch
 
+    from .loading import load_model
     from .python_api import read_image
     from .runtime import autocast
     from .trainer import to_device
-    from .weights import load_model
 
     report_failures()
     _refuse_unless_it_predicts(name)
@@ -466,7 +466,7 @@ def pull(spec: str) -> None:
 
     Also takes a URL pinned by hash: https://.../file.safetensors#sha256=HEX.
     """
-    from . import hub
+    from .storage import hub
 
     path = hub.fetch_url(spec) if hub.is_url(spec) else hub.pull(spec)
     click.echo(str(path))
@@ -486,11 +486,12 @@ def pull(spec: str) -> None:
 def publish(run_dir: Path, tag: str, registry_dir: Path | None, dtype: str, max_mb: float,
             force: bool) -> None:
     """Copy a run's model.safetensors (or a given file) into a registry and index it."""
-    from . import hub
+    from .storage import hub
+    from .storage.publish import publish as publish_weights
 
     report_failures()
-    entry = hub.publish(run_dir, registry_dir, tag=tag, dtype=None if dtype == "keep" else dtype,
-                        max_mb=max_mb, force=force)
+    entry = publish_weights(run_dir, registry_dir, tag=tag, dtype=None if dtype == "keep" else dtype,
+                            max_mb=max_mb, force=force)
     echo(f"published {entry['key']}: {entry['path']} ({entry['size'] / 1e6:.2f} MB, "
          f"sha256 {entry['sha256']}) {hub.headline(entry)}")
 

@@ -283,7 +283,7 @@ def refuse_remote_settings(config: cfg.RunConfig) -> None:
     """With ``ZOO_OFFLINE=1``, refuse settings naming a remote resource before building: a model
     built from ``backbone=hf-hub:…`` (from ``--set`` or a weight card) would download its
     configuration while being built."""
-    from .hub import offline
+    from .env import offline
 
     if not offline():
         return

@@ -149,7 +149,7 @@ def published_references(experiment: str, metric: str) -> list[tuple[str, float]
 
     Empty when no index can be read (offline, unreachable, a wheel without ``registry/``).
     """
-    from . import hub
+    from .storage import hub
 
     try:
         index = hub.load_index(max_age=hub.LIST_INDEX_MAX_AGE)

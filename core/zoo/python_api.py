@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import hub
 from ._registry import Entry, name_matcher, natural_key
 from .errors import UsageError, ZooError
 from .plugins import registry
+from .storage import hub
 
 if TYPE_CHECKING:
     import torch
@@ -88,7 +88,8 @@ def create(name: str, pretrained: bool | str = False, **overrides: Any) -> nn.Mo
     (``NAME[:TAG]``, a file or a URL), as ``zoo run --weights`` does.
     """
     from .experiment import assemble, resolve
-    from .weights import load_file, load_into, resolve_weights
+    from .loading import resolve_weights
+    from .storage.weights import load_file, load_into
 
     module = assemble(resolve(name, settings(overrides, "model"))).build_model()
     if pretrained:
@@ -209,7 +210,7 @@ def load(weights: str | Path, pretrained: bool = True, device: str = "cpu",
     ``pretrained=False`` builds experiment ``weights`` untrained (eval mode, empty card).
     ``experiment`` names the experiment of a file without a card (a ``.pt``).
     """
-    from .weights import open_weights
+    from .loading import open_weights
 
     spec = str(weights)
     if not pretrained:

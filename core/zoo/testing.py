@@ -115,7 +115,7 @@ def set_text(value: Any) -> str | None:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (int, str)):
-        return str(value)
+        return None if "\0" in str(value) else str(value)  # core refuses NUL in settings
     if isinstance(value, float):
         return repr(value)
     if isinstance(value, (tuple, list)):
@@ -406,8 +406,8 @@ def contract_tests(
             import torch
             from safetensors.torch import load_file as plain_load
 
-            from . import weights
             from .experiment import from_dict
+            from .storage import weights
 
             assembled = parts(experiment, zoo_contract_data)
             config = assembled.config

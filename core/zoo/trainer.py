@@ -30,21 +30,16 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, Sampler
 
-from . import checkpoint
 from .api import Dataset
 from .config import RunConfig, TrainConfig
 from .errors import Interrupted, UsageError, ZooError
 from .experiment import Assembled, assemble, count_parameters
+from .loading import resolve_weights
 from .progress import Progress, planned_epochs, total_steps
 from .runtime import Precision, autocast, pick_device, pick_precision, prepare
-from .weights import (
-    atomic_write_text,
-    load_file,
-    load_into,
-    make_card,
-    resolve_weights,
-    save_weights,
-)
+from .storage import checkpoint
+from .storage.files import atomic_write_text
+from .storage.weights import load_file, load_into, make_card, save_weights
 
 CHECKPOINT = "checkpoint.safetensors"
 

@@ -36,7 +36,7 @@ Make = Callable[[int, int], tuple[np.ndarray, ...]]
 
 
 def cache_root() -> Path:
-    from zoo.hub import zoo_home
+    from zoo import cache_dir as zoo_home
 
     return zoo_home() / "cache"
 

@@ -24,7 +24,7 @@ def alignment_grid(model: nn.Module, batch: Any, path: Path, n: int = 16, per_ro
     import torch
     from PIL import Image, ImageDraw
 
-    from zoo.weights import atomic_write
+    from zoo import atomic_write
 
     from .tasks import true_points
 

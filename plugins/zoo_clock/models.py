@@ -11,8 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from zoo import Model, Spec, UsageError
-from zoo.config import ranged
+from zoo import Model, Spec, UsageError, ranged
 
 if TYPE_CHECKING:
     from torch import nn
@@ -122,13 +121,13 @@ def stn_init_from_reader(reader_weights: str, out: str, **model_settings: object
     clocks. ``reader_weights`` is ``NAME[:TAG]``, a file or a URL; returns ``out``.
     """
     import torch
-    from safetensors.torch import save_file
+    from safetensors.torch import load_file, save_file
 
-    from zoo.weights import atomic_write, load_file, resolve_weights
+    from zoo import atomic_write, fetch
 
     from .tasks import ClockAnglesAligned
 
-    tensors = load_file(resolve_weights(reader_weights))
+    tensors = load_file(fetch(reader_weights))
     spec = Spec((1, 150, 150), ClockAnglesAligned().outputs((1, 150, 150)))
     torch.manual_seed(0)
     model = ClockSTN(STNConfig(**model_settings)).build(spec)  # type: ignore[arg-type]

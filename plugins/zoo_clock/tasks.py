@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from zoo import Task
-from zoo.config import ranged
+from zoo import Task, ranged
 
 from . import metrics
 

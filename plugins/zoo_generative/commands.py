@@ -26,9 +26,10 @@ def _with_weight_options(fn: Any) -> Any:
 
 def load_generator(name: str, weights: str | None, pretrained: bool, device: str) -> nn.Module:
     """The trained module of ``name``; it must have a prior (``latent_dim`` and ``generate``)."""
-    from zoo.weights import load_model
+    import zoo
 
-    _, module = load_model(name, cli_options.pick_weights(name, weights, pretrained), device=device)
+    module = zoo.load(cli_options.pick_weights(name, weights, pretrained), device=device,
+                      experiment=name).model
     if not (hasattr(module, "generate") and hasattr(module, "latent_dim")):
         raise UsageError(f"{name} has no prior to sample from (an autoencoder); use a vae.* or gan.* model")
     return module

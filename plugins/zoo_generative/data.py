@@ -10,8 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from zoo import Dataset, UsageError, data_dir
-from zoo.config import ranged
+from zoo import Dataset, UsageError, data_dir, ranged
 
 if TYPE_CHECKING:
     import torch

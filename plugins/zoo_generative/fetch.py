@@ -17,8 +17,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from zoo import UsageError, ZooError, data_dir, offline
-from zoo.datasources import staging
+from zoo import UsageError, ZooError, data_dir, offline, staging
 
 # md5 of the uncompressed files of the official release (torchvision lists those of the .gz)
 MNIST_FILES = {

@@ -79,9 +79,9 @@ def load_extractor(spec: str, device: torch.device | str = "cpu") -> Extractor:
             raise UsageError(f"cannot load feature extractor {spec}: {e}") from None
         fn = factory()
     else:
-        from zoo.weights import load_model
+        import zoo
 
-        _, module = load_model(None, spec, device=str(device))
+        module = zoo.load(spec, device=str(device)).model
         if not hasattr(module, "features"):
             raise UsageError(f"feature extractor {spec} has no features(x) method")
         module.eval()

@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from zoo import Model, Spec
-from zoo.config import ranged
+from zoo import Model, Spec, ranged
 
 if TYPE_CHECKING:
     from torch import nn

@@ -12,8 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from zoo import Task, UsageError
-from zoo.config import ranged
+from zoo import Task, UsageError, ranged
 
 if TYPE_CHECKING:
     import torch

@@ -13,8 +13,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from .errors import ZooError
-from .weights import atomic_write, unshared
+from ..errors import ZooError
+from .files import atomic_write, check_regular
+from .weights import unshared
 
 STATE_KEY = "zoo.checkpoint"
 
@@ -91,7 +92,6 @@ def load(path: Path) -> dict[str, Any]:
     """The state ``save`` wrote; a damaged or foreign file is one ZooError line, never a crash."""
     from safetensors import safe_open
 
-    from .weights import check_regular
 
     check_regular(path, "checkpoint")
     try:

@@ -1,71 +1,29 @@
-"""Weight files: safetensors with a card in the metadata (``zoo.*`` keys), and loading them.
+"""The weight file format: safetensors with a card in the metadata (``zoo.*`` keys).
 
 Plain ``safetensors.torch.load_file`` reads every file zoo writes; nothing is ever unpickled.
+Turning a file into a built model is one layer up (``zoo.loading``).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import stat
-import tempfile
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
-from .errors import UsageError, ZooError
+from ..errors import UsageError, ZooError
+from .files import atomic_write, open_regular
 
 if TYPE_CHECKING:
     import torch
     from torch import nn
 
-    from .experiment import Assembled
-
 CARD_PREFIX = "zoo."
 STRIP_PREFIXES = ("module.", "_orig_mod.")
 TORCH_SUFFIXES = (".pt", ".pth")
 MAX_HEADER_BYTES = 100 * 1024 * 1024
-
-
-def replace_from_temp(tmp: str | Path, dest: Path) -> None:
-    """Rename a finished temp file over ``dest`` with the permissions a plain ``open()`` gives.
-
-    ``mkstemp`` makes files 0600; without the chmod, cached and published weights would be
-    unreadable to other users of a shared cache or registry.
-    """
-    mask = os.umask(0)
-    os.umask(mask)
-    os.chmod(tmp, 0o666 & ~mask)
-    os.replace(tmp, dest)
-
-
-def atomic_write(path: Path, write: Any) -> None:
-    """Call ``write(tmp_path)`` then fsync and rename: the old file stays intact until the end."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        replace_from_temp(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    try:  # make the rename itself durable
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except OSError:
-        pass
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write(path, lambda tmp: tmp.write_text(text))
 
 
 def make_card(
@@ -74,7 +32,7 @@ def make_card(
     """The metadata of a weight file: strings only, as safetensors requires."""
     import torch
 
-    from . import __version__
+    from .. import __version__
 
     return {
         "zoo.experiment": experiment,
@@ -90,7 +48,7 @@ def make_card(
 def provenance(experiment: str) -> dict[str, str]:
     """``zoo.plugin`` (and ``zoo.plugin_version``): who registered the experiment that trained
     the weights, so a card says which plugin (and release) to install to use them."""
-    from .plugins import plugin_info, registry
+    from ..plugins import plugin_info, registry
 
     entry = registry().tables["experiments"].get(experiment)
     if entry is None:
@@ -129,37 +87,6 @@ def save_weights(
 # Bytes per element of each safetensors dtype torch can hold; anything else is refused up front.
 DTYPE_BYTES = {"BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1, "I16": 2, "U16": 2, "F16": 2,
                "BF16": 2, "I32": 4, "U32": 4, "F32": 4, "I64": 8, "U64": 8, "F64": 8}
-
-
-def open_regular(path: Path, what: str = "weight file") -> Any:
-    """Open ``path`` for reading only if it is a regular file (a binary file object).
-
-    A FIFO or device named ``*.safetensors`` would block ``open`` or never end a read; opening
-    non-blocking and checking the opened descriptor (not the name) leaves no window to swap it.
-    """
-    path = Path(path)
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    except FileNotFoundError:
-        raise UsageError(f"no such {what}: {path}") from None
-    except IsADirectoryError:
-        raise UsageError(f"{path} is a directory, not a {what}") from None
-    except OSError as e:
-        raise ZooError(f"cannot read {path}: {e.strerror or e}") from None
-    mode = os.fstat(fd).st_mode
-    if not stat.S_ISREG(mode):
-        os.close(fd)
-        kind = "a directory" if stat.S_ISDIR(mode) else "not a regular file (FIFO, socket or device)"
-        raise UsageError(f"{path} is {kind}; expected a {what}")
-    if hasattr(os, "O_NONBLOCK"):
-        os.set_blocking(fd, True)
-    return os.fdopen(fd, "rb")
-
-
-def check_regular(path: Path, what: str = "weight file") -> Path:
-    """Raise unless ``path`` is a regular file: for readers that open by name (torch, safetensors)."""
-    open_regular(path, what).close()
-    return Path(path)
 
 
 def _is_count(value: Any) -> bool:
@@ -335,98 +262,3 @@ def load_into(module: nn.Module, state_dict: Mapping[str, torch.Tensor], source:
                              "finite weights (a diverged run? publish or load an earlier checkpoint)")
     cast = {k: v.to(target[k].dtype) for k, v in state_dict.items()}
     module.load_state_dict(cast, strict=True)
-
-
-def check_model_fits(assembled: Assembled, shapes: Mapping[str, tuple[int, ...]],
-                     source: str) -> None:
-    """Build the model on the ``meta`` device (no memory) and refuse it if it needs more
-    parameters than the file holds, before the real build: a card (or ``--set``) asking for
-    ``model.width=20000`` of a 1 MB file would otherwise allocate gigabytes first."""
-    from math import prod
-
-    import torch
-
-    try:
-        with torch.device("meta"):
-            meta = assembled.build_model()
-    except ZooError:
-        raise
-    except Exception as e:  # a plugin's build refusing the values (dropout 1e308, …)
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise UsageError(f"{source}: its configuration does not build a model: "
-                         f"{type(e).__name__}: {first}") from None
-    wanted = sum(prod(t.shape) for t in meta.state_dict().values())
-    held = sum(prod(shape) for shape in strip_prefixes(shapes).values())  # type: ignore[arg-type]
-    if wanted > held:
-        raise UsageError(f"{source}: its configuration builds a model of {wanted:,} values but the "
-                         f"file holds {held:,}; expected the configuration the weights were "
-                         "trained with (a tampered card, or a --set that changes the model?)")
-
-
-def resolve_weights(spec: str) -> Path:
-    """``NAME[:TAG]``, a local ``.safetensors`` path or a URL → a verified local file."""
-    from . import hub
-
-    return hub.fetch(spec)
-
-
-def load_model(
-    name: str | None,
-    weights: str,
-    overrides: Mapping[str, Any] | None = None,
-    device: str = "cpu",
-    data_path: str | None = None,
-) -> tuple[Assembled, nn.Module]:
-    """Build the model a weight file was trained as (its card's config), then load the weights.
-
-    ``name`` may be None (taken from the card); when given it must match the card's experiment.
-    """
-    opened = open_weights(name, weights, overrides, device, data_path)
-    return opened.assembled, opened.model
-
-
-class OpenedWeights(NamedTuple):
-    """A weight file made usable: its parts assembled, the model loaded (eval mode), its card."""
-
-    assembled: Assembled
-    model: nn.Module
-    card: dict[str, Any]
-    path: Path
-
-
-def open_weights(
-    name: str | None,
-    weights: str,
-    overrides: Mapping[str, Any] | None = None,
-    device: str = "cpu",
-    data_path: str | None = None,
-) -> OpenedWeights:
-    """The one path from weights (``NAME[:TAG]``, file or URL) to a loaded model: the CLI's
-    eval/predict/sample and the Python API's ``zoo.load`` all come through here."""
-    from .experiment import assemble, from_dict, resolve, with_data_path, with_overrides
-
-    path = resolve_weights(weights)
-    torch_file = path.suffix in TORCH_SUFFIXES
-    card = {} if torch_file else read_card(path)
-    if name and card.get("experiment") and card["experiment"] != name:
-        raise UsageError(f"{weights} holds weights of {card['experiment']}, not {name}")
-    if "config" in card:
-        try:
-            config = from_dict(card["config"])
-        except ZooError as e:  # the card is data from whoever wrote the file: name it
-            raise UsageError(f"{weights}: its card's config is not a valid configuration: {e}") from None
-    elif name:
-        config = resolve(name)
-    else:
-        raise UsageError(f"{path} has no zoo card: name the experiment")
-    if data_path is not None:
-        config = with_data_path(config, data_path)
-    config = with_overrides(config, overrides or {})
-    assembled = assemble(config)
-    tensors = load_file(path) if torch_file else None
-    shapes = ({k: tuple(v.shape) for k, v in tensors.items()} if tensors is not None else
-              {k: tuple(v["shape"]) for k, v in read_header(path).items() if k != "__metadata__"})
-    check_model_fits(assembled, shapes, source=str(weights))
-    module = assembled.build_model()
-    load_into(module, tensors if tensors is not None else load_file(path), source=str(weights))
-    return OpenedWeights(assembled, module.to(device).eval(), card, path)
