@@ -107,18 +107,11 @@ class ClockTask(Task):
         return [path]
 
 
-@dataclass
-class RegressionConfig:
-    pass
-
-
 class ClockRegression(ClockTask):
     """The seed's regression: the time as float hours (11:55 → 11.917), MSE loss.
 
     Not circular, as in the seed: 11:59 and 0:01 are 12 hours apart to the loss.
     """
-
-    Config = RegressionConfig
 
     def outputs(self, input_shape: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
         return {"hours": (1,)}
@@ -134,12 +127,6 @@ class ClockRegression(ClockTask):
         return (out["hours"].reshape(-1).float() * 60.0) % metrics.DIAL
 
 
-@dataclass
-class ClassesConfig:
-    classes: int = ranged(24, 2)  # bins on the 12-hour dial; 720 = one per minute
-    label_smoothing: float = ranged(0.0, 0, 1, hi_open=True)
-
-
 class ClockClasses(ClockTask):
     """The seed's classification: ``classes`` equal bins of the dial, cross-entropy.
 
@@ -147,7 +134,10 @@ class ClockClasses(ClockTask):
     decoded to its bin centre: with 24 classes a reader says 3:00 or 3:30, never 3:10.
     """
 
-    Config = ClassesConfig
+    @dataclass
+    class Config:
+        classes: int = ranged(24, 2)  # bins on the 12-hour dial; 720 = one per minute
+        label_smoothing: float = ranged(0.0, 0, 1, hi_open=True)
 
     def __init__(self, config: Any = None) -> None:
         super().__init__(config)
@@ -188,11 +178,6 @@ class ClockClasses(ClockTask):
         return [list(zip(m, q)) for m, q in zip(mins.tolist(), p.tolist())]
 
 
-@dataclass
-class MultiHeadConfig:
-    minute_weight: float = ranged(1.0, 0)  # weight of the minute MSE (minutes / 60) against the hour CE
-
-
 class ClockMultiHead(ClockTask):
     """The seed's multi-head reader: hour as 12-way classification, minute as regression.
 
@@ -200,7 +185,9 @@ class ClockMultiHead(ClockTask):
     rounded minute, independently, as in the seed.
     """
 
-    Config = MultiHeadConfig
+    @dataclass
+    class Config:
+        minute_weight: float = ranged(1.0, 0)  # of the minute MSE (minutes/60) against the hour CE
 
     def outputs(self, input_shape):
         return {"hour": (12,), "minute": (1,)}
@@ -229,11 +216,6 @@ class ClockMultiHead(ClockTask):
         return [list(zip(m, q)) for m, q in zip(mins.tolist(), p.tolist())]
 
 
-@dataclass
-class AnglesConfig:
-    hour_weight: float = ranged(1.0, 0)  # weight of the hour-hand terms against the minute-hand terms
-
-
 class ClockAngles(ClockTask):
     """Periodic targets: (sin, cos) of the hour-hand and minute-hand angles, MSE.
 
@@ -242,7 +224,9 @@ class ClockAngles(ClockTask):
     hour hand says, so the two hands always agree (no 2:59 read as 3:59).
     """
 
-    Config = AnglesConfig
+    @dataclass
+    class Config:
+        hour_weight: float = ranged(1.0, 0)  # of the hour-hand terms against the minute-hand terms
 
     def outputs(self, input_shape):
         return {"angles": (4,)}
@@ -313,12 +297,6 @@ class ClockAngles(ClockTask):
         return result
 
 
-@dataclass
-class AlignedConfig(AnglesConfig):
-    align_weight: float = ranged(1.0, 0)  # weight of the control-point loss against the reading
-    align_beta: float = ranged(0.02, 0, 1, lo_open=True)  # smooth-L1 knee, [-1, 1] image units
-
-
 class ClockAnglesAligned(ClockAngles):
     """``clock-angles`` plus alignment: the reader also says where the dial is (``points``).
 
@@ -332,7 +310,10 @@ class ClockAnglesAligned(ClockAngles):
     evaluation adds ``align_px``, the mean point error in input pixels where it is known.
     """
 
-    Config = AlignedConfig
+    @dataclass
+    class Config(ClockAngles.Config):
+        align_weight: float = ranged(1.0, 0)  # weight of the control-point loss against the reading
+        align_beta: float = ranged(0.02, 0, 1, lo_open=True)  # smooth-L1 knee, [-1, 1] image units
 
     def outputs(self, input_shape):
         return {**super().outputs(input_shape), "points": (4, 2)}

@@ -28,10 +28,7 @@ class ConvAE(Model):
 class ConvVAE(Model):
     """Convolutional VAE with a diagonal-Gaussian posterior and the autoencoder's layout."""
 
-    @dataclass
-    class Config:
-        latent_dim: int = ranged(32, 1)
-        width: int = ranged(16, 1)
+    Config = ConvAE.Config  # the autoencoder's layout, so the same settings
 
     def build(self, spec: Spec) -> nn.Module:
         from .nets import ConvVAE as Net
