@@ -31,7 +31,7 @@ def score(weights: str, experiment: str | None, data: dict[str, object]) -> floa
     from zoo.experiment import assemble
     from zoo.plugins import registry
     from zoo.python_api import load
-    from zoo.trainer import evaluate
+    from zoo.training.loop import evaluate
 
     loaded = load(weights, experiment=experiment)
     fields = {k: v for k, v in data.items() if k != "data"}

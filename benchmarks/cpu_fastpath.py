@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 
 from zoo.experiment import assemble, resolve
-from zoo.trainer import Trainer
+from zoo.training.loop import Trainer
 
 MODELS = ("clock.angles", "clock.multihead", "clock.regression", "cae.mnist", "vae.mnist",
           "gan.mnist")
@@ -50,7 +50,7 @@ def hand_written(name: str, dtype: torch.dtype | None, channels_last: bool, step
         model = model.to(memory_format=torch.channels_last)
         batch = [b.contiguous(memory_format=torch.channels_last) if b.dim() == 4 else b for b in batch]
     forward = torch.compile(model) if compile_ else model
-    phases = parts.task.optimizer_steps
+    phases = parts.task.phases
     optimizers = {p: torch.optim.AdamW(list(parts.task.parameters(model, p)), lr=1e-4) for p in phases}
     for i in range(steps + 2):
         if i == 2:  # the first steps pay for oneDNN's kernel selection

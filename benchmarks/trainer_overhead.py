@@ -28,7 +28,8 @@ from torch import nn
 import zoo
 from zoo import Experiment, hookimpl, plugins
 from zoo.experiment import resolve
-from zoo.trainer import Trainer, pick_device
+from zoo.training.loop import Trainer
+from zoo.training.runtime import pick_device
 
 BATCH = 64
 

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from zoo.cli import cli
 from zoo.config import RunConfig
 from zoo.experiment import resolve
-from zoo.progress import Progress, duration, finish_block, planned_epochs, total_steps
+from zoo.training.progress import Progress, duration, finish_block, planned_epochs, total_steps
 
 
 class FakeTTY(io.StringIO):
@@ -33,7 +33,7 @@ def toy_config(**train: object) -> RunConfig:
 
 
 def train_to(stream: io.StringIO, monkeypatch: pytest.MonkeyPatch, tmp_path, **train: object) -> dict:
-    from zoo.trainer import Trainer
+    from zoo.training.loop import Trainer
 
     monkeypatch.setattr(sys, "stderr", stream)
     return Trainer(toy_config(**train), tmp_path / "run").fit()

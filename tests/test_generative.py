@@ -162,7 +162,7 @@ def test_loss_is_finite_and_reaches_every_step_parameter(name: str, tmp_path: Pa
     batch = next(iter(torch.utils.data.DataLoader(data, batch_size=4)))
     all_params = {id(p) for p in model.parameters()}
     covered: set[int] = set()
-    for step in a.task.optimizer_steps:
+    for step in a.task.phases:
         model.zero_grad()
         loss, logs = a.task.loss(model, batch, step)
         assert loss.ndim == 0 and torch.isfinite(loss) and all(torch.isfinite(v) for v in logs.values())
@@ -176,7 +176,7 @@ def test_loss_is_finite_and_reaches_every_step_parameter(name: str, tmp_path: Pa
 def test_gan_steps_are_generator_and_discriminator(mnist_root: Path) -> None:
     a = parts("gan.mnist", mnist_root)
     model = a.build_model()
-    assert a.task.optimizer_steps == ("discriminator", "generator")
+    assert a.task.phases == ("discriminator", "generator")
     d = {id(p) for p in a.task.parameters(model, "discriminator")}
     g = {id(p) for p in a.task.parameters(model, "generator")}
     assert d == {id(p) for p in model.discriminator.parameters()} and not d & g

@@ -40,12 +40,12 @@ def one_line_error(result, code: int) -> str:
 @pytest.fixture
 def no_training(monkeypatch):
     """Fails the test if a run gets as far as training: bad values must stop at parse time."""
-    import zoo.trainer
+    import zoo.training.loop
 
     def refuse(*args, **kwargs):
         raise AssertionError("training started")
 
-    monkeypatch.setattr(zoo.trainer, "train", refuse)
+    monkeypatch.setattr(zoo.training.loop, "train", refuse)
 
 
 # ------------------------------------------------------------------ ranges at parse time
@@ -206,13 +206,13 @@ def test_out_with_a_name_longer_than_255_bytes(toy, tmp_path):
 def test_write_failures_are_one_line_exit_1(toy, tmp_path, monkeypatch, code, where):
     """Disk full / read-only / no permission while writing the run (root ignores chmod, so the
     OS errors are raised where the trainer writes)."""
-    import zoo.trainer
+    import zoo.training.loop
 
     def fail(*args, **kwargs):
         raise OSError(code, os.strerror(code), str(tmp_path / "run" / where))
 
-    target = {"checkpoint": (zoo.trainer.checkpoint, "save"), "metrics": (zoo.trainer.Trainer, "log"),
-              "mkdir": (zoo.trainer, "prepare_run_dir")}[where]
+    target = {"checkpoint": (zoo.training.loop.checkpoint, "save"), "metrics": (zoo.training.loop.Trainer, "log"),
+              "mkdir": (zoo.training.loop, "prepare_run_dir")}[where]
     monkeypatch.setattr(*target, fail)
     line = one_line_error(_quick_run(tmp_path / "run"), 1)
     assert os.strerror(code) in line and where in line
@@ -446,12 +446,12 @@ def test_fuzzed_cli_values_end_in_a_clean_exit(toy, tmp_path, monkeypatch):
     from hypothesis import HealthCheck, example, given, settings
     from hypothesis import strategies as st
 
-    import zoo.trainer
+    import zoo.training.loop
 
     weights = tmp_path / "w" / "model.safetensors"
     assert _quick_run(weights.parent).exit_code == 0
-    monkeypatch.setattr(zoo.trainer.Trainer, "fit", lambda self: {})
-    monkeypatch.setattr(zoo.trainer, "evaluate", lambda *args, **kwargs: {"mse": 0.5})
+    monkeypatch.setattr(zoo.training.loop.Trainer, "fit", lambda self: {})
+    monkeypatch.setattr(zoo.training.loop, "evaluate", lambda *args, **kwargs: {"mse": 0.5})
 
     from zoo.experiment import resolve
 

@@ -277,9 +277,9 @@ def test_half_precision_files_still_load(tmp_path, toy):
 
 @pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
 def test_json_output_stays_valid_with_a_non_finite_metric(tmp_path, toy, monkeypatch, value):
-    import zoo.trainer
+    import zoo.training.loop
 
-    monkeypatch.setattr(zoo.trainer, "evaluate", lambda *a, **k: {"mse": value, "mae": 0.5})
+    monkeypatch.setattr(zoo.training.loop, "evaluate", lambda *a, **k: {"mse": value, "mae": 0.5})
     path = toy_weights(tmp_path / "w.safetensors")
     result = invoke("eval", "toy.regression", "--weights", str(path), "--json")
     assert result.exit_code == 0, result.output
@@ -750,10 +750,10 @@ def test_fuzzed_card_json_ends_in_a_clean_exit(tmp_path, toy, monkeypatch):
     from hypothesis import HealthCheck, given, settings
     from hypothesis import strategies as st
 
-    import zoo.trainer
+    import zoo.training.loop
     from zoo.experiment import resolve
 
-    monkeypatch.setattr(zoo.trainer, "evaluate", lambda *a, **k: {"mse": 0.5})
+    monkeypatch.setattr(zoo.training.loop, "evaluate", lambda *a, **k: {"mse": 0.5})
     monkeypatch.setattr(toy.Blobs, "split", lambda self, name, seed: list(range(4)))
     config = resolve("toy.regression").to_dict()
     paths = [(s, k) for s in ("task", "data", "model", "train") for k in config[s]]

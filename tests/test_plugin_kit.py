@@ -93,7 +93,7 @@ class WrongShape(zoo_toy.MLP):
 class Detached(zoo_toy.Regression):
     """The loss is cut off from the model: no gradient reaches any parameter."""
 
-    def loss(self, model, batch, step="main"):
+    def loss(self, model, batch, phase="main"):
         import torch.nn.functional as F
 
         x, y = batch
@@ -102,18 +102,18 @@ class Detached(zoo_toy.Regression):
 
 
 class Frozen(zoo_toy.TwoStep):
-    """Declares a generator step but gives it no parameters."""
+    """Declares a generator phase but gives it no parameters."""
 
-    def parameters(self, model, step="main"):
-        return model.discriminator.parameters() if step == "discriminator" else iter(())
+    def parameters(self, model, phase="main"):
+        return model.discriminator.parameters() if phase == "discriminator" else iter(())
 
 
 class SharedTrunk(zoo_toy.TwoStep):
-    """Not broken: the generator step also trains the discriminator, so the discriminator's
-    parameters belong to both steps; the trainer lets them learn in each (the kit must agree)."""
+    """Not broken: the generator phase also trains the discriminator, so the discriminator's
+    parameters belong to both phases; the trainer lets them learn in each (the kit must agree)."""
 
-    def parameters(self, model, step="main"):
-        if step == "discriminator":
+    def parameters(self, model, phase="main"):
+        if phase == "discriminator":
             return model.discriminator.parameters()
         return [*model.generator.parameters(), *model.discriminator.parameters()]
 

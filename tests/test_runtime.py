@@ -9,9 +9,11 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
-from zoo import UsageError, runtime
+from zoo import UsageError
 from zoo.experiment import assemble, resolve
-from zoo.trainer import BatchLoader, Trainer
+from zoo.training import runtime
+from zoo.training.data import BatchLoader
+from zoo.training.loop import Trainer
 
 CONV = nn.Sequential(nn.Conv2d(1, 4, 3), nn.Flatten())
 MLP = nn.Sequential(nn.Flatten(), nn.Linear(4, 2))

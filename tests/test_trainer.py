@@ -91,7 +91,8 @@ def test_multi_optimizer_task_trains_both_steps(toy, tmp_path):
 
 def test_dataset_can_generate_batches_on_the_device(toy, tmp_path):
     from zoo.experiment import resolve
-    from zoo.trainer import BatchLoader, Trainer
+    from zoo.training.data import BatchLoader
+    from zoo.training.loop import Trainer
 
     config = resolve("toy.regression", {"data": "toy-hashblobs", "train.epochs": 1})
     trainer = Trainer(config, tmp_path / "dev", progress=False)
@@ -110,7 +111,7 @@ PLAIN_SGD = {"train.optimizer": "momentum", "train.momentum": 0.0, "train.weight
 def plain_trainer(run_dir: Path, **sets: object):
     """toy.regression with plain fp32 SGD (no momentum, decay, schedule, dropout): easy to redo by hand."""
     from zoo.experiment import resolve
-    from zoo.trainer import Trainer
+    from zoo.training.loop import Trainer
 
     return Trainer(resolve("toy.regression", {**PLAIN_SGD, **sets}), run_dir, progress=False)
 
@@ -294,7 +295,7 @@ def test_resume_restores_position_weights_optimizer_and_rng(toy, tmp_path):
     """The state a resumed Trainer starts from is the checkpoint's, piece by piece."""
     from zoo.experiment import resolve
     from zoo.storage import checkpoint
-    from zoo.trainer import Trainer
+    from zoo.training.loop import Trainer
 
     config = resolve("toy.regression", {"train.max_steps": 6, "train.epochs": 2, "train.precision": "fp32",
                                         "train.ema": True})
@@ -311,7 +312,7 @@ def test_resume_restores_position_weights_optimizer_and_rng(toy, tmp_path):
         assert torch.equal(resumed.model.state_dict()[key], tensor), key
     fresh = Trainer(config, tmp_path / "fresh", progress=False)  # what no restore would leave
     assert not torch.equal(fresh.model.state_dict()["1.weight"], saved["model"]["1.weight"])
-    optimizer = resumed.optimizers["main"].state_dict()
+    optimizer = resumed.phases["main"].optimizer.state_dict()
     assert optimizer["state"].keys() == saved["optimizers"]["main"]["state"].keys()
     for index, state in saved["optimizers"]["main"]["state"].items():
         for name, value in state.items():

@@ -84,7 +84,7 @@ class Regression(zoo.Task):
     def outputs(self, input_shape):
         return {"y": (1,)}
 
-    def loss(self, model, batch, step="main"):
+    def loss(self, model, batch, phase="main"):
         import torch.nn.functional as F
 
         self.calls += 1
@@ -108,10 +108,10 @@ class Regression(zoo.Task):
 
 
 class TwoStep(zoo.Task):
-    """A GAN on blobs: two optimizer steps through the one trainer contract."""
+    """A GAN on blobs: two phases through the one trainer contract."""
 
     main_metric = "d_loss"
-    optimizer_steps = ("discriminator", "generator")
+    phases = ("discriminator", "generator")
 
     def outputs(self, input_shape):
         return {"image": input_shape}
@@ -122,16 +122,16 @@ class TwoStep(zoo.Task):
         z = torch.randn(len(batch[0]), 4, device=batch[0].device)
         return {"image": model.generator(z)}
 
-    def parameters(self, model, step="main"):
-        return getattr(model, step).parameters()
+    def parameters(self, model, phase="main"):
+        return getattr(model, phase).parameters()
 
-    def loss(self, model, batch, step="main"):
+    def loss(self, model, batch, phase="main"):
         import torch
         import torch.nn.functional as F
 
         x = batch[0]
         fake = model.generator(torch.randn(len(x), 4, device=x.device))
-        if step == "discriminator":
+        if phase == "discriminator":
             real_logit, fake_logit = model.discriminator(x), model.discriminator(fake.detach())
             loss = F.softplus(-real_logit).mean() + F.softplus(fake_logit).mean()
         else:

@@ -43,15 +43,15 @@ class Component:
 class Task(Component):
     """What is predicted and how it is judged. Knows no architecture.
 
-    The trainer runs, for every batch, one optimizer step per name in ``optimizer_steps``:
-    ``loss(model, batch, step)`` → backward → the step's optimizer. A classifier has the single
-    step ``"main"``; a GAN declares ``("discriminator", "generator")`` and picks each step's
-    parameters in ``parameters``. That is the whole multi-optimizer contract.
+    The trainer runs, for every batch, one phase per name in ``phases``: ``loss(model, batch,
+    phase)`` → backward → that phase's optimizer. A classifier has the single phase ``"main"``; a
+    GAN declares ``("discriminator", "generator")`` and picks each phase's parameters in
+    ``parameters``. That is the whole multi-optimizer contract.
     """
 
     main_metric: ClassVar[str] = "loss"
     higher_is_better: ClassVar[bool] = False
-    optimizer_steps: ClassVar[tuple[str, ...]] = ("main",)
+    phases: ClassVar[tuple[str, ...]] = ("main",)  # one optimizer each
 
     def outputs(self, input_shape: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
         """Named outputs and their per-sample shapes that ``forward`` returns."""
@@ -66,13 +66,13 @@ class Task(Component):
         return {name: out}
 
     def loss(
-        self, model: nn.Module, batch: Batch, step: str = "main"
+        self, model: nn.Module, batch: Batch, phase: str = "main"
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """The scalar to minimise at optimizer step ``step`` and named values to log."""
+        """The scalar to minimise in ``phase`` and named values to log."""
         raise NotImplementedError
 
-    def parameters(self, model: nn.Module, step: str = "main") -> Iterable[torch.nn.Parameter]:
-        """The parameters updated by optimizer step ``step``."""
+    def parameters(self, model: nn.Module, phase: str = "main") -> Iterable[torch.nn.Parameter]:
+        """The parameters ``phase``'s optimizer updates."""
         return model.parameters()
 
     def evaluate(self, model: nn.Module, batches: Iterable[Batch]) -> dict[str, float]:

@@ -306,7 +306,7 @@ def run(name: str, data_path: str | None, out_dir: Path | None, overwrite: bool,
     overrides.update(cfg.parse_sets(sets))
     init = pick_weights(name, weights, pretrained, required=False)
     if resume:
-        from .trainer import latest_run_dir
+        from .training.rundir import latest_run_dir
 
         run_dir = latest_run_dir(name) if resume == "latest" else Path(resume)
         config_file = run_dir / "config.json"
@@ -322,7 +322,8 @@ def run(name: str, data_path: str | None, out_dir: Path | None, overwrite: bool,
     else:
         run_dir = out_dir
         config = resolve(name, overrides, data_path=data_path)
-    from .trainer import check_run_dir, train
+    from .training.loop import train
+    from .training.rundir import check_run_dir
 
     if run_dir is not None and not resume:
         check_run_dir(run_dir, overwrite)  # before the model is built: fail fast
@@ -336,21 +337,21 @@ def run(name: str, data_path: str | None, out_dir: Path | None, overwrite: bool,
         click.echo(f"weights: {summary['weights']}")
         click.echo(f"run: {Path(summary['weights']).parent}")
         from .api import Task
-        from .progress import finish_block
+        from .training.progress import finish_block
 
         task = registry().get("tasks", config.task).obj
         click.echo("\n" + finish_block(summary, decodes=task.decode is not Task.decode), err=True)
 
 
 def _device(name: str) -> Any:
-    from .trainer import pick_device
+    from .training.runtime import pick_device
 
     return pick_device(name)
 
 
 def prepare_for(module: Any, device: Any, precision: str = "auto") -> Any:
-    """Eval and predict take the same fast path as training (``zoo.runtime``)."""
-    from .runtime import pick_precision, prepare
+    """Eval and predict take the same fast path as training (``zoo.training.runtime``)."""
+    from .training.runtime import pick_precision, prepare
 
     chosen = pick_precision(precision, device, module)
     prepare(module, chosen)
@@ -371,7 +372,7 @@ def eval_(name: str, weights: str | None, pretrained: bool, data_path: str | Non
           device: str, batch_size: int, limit_batches: int, as_json: bool, sets: tuple[str, ...]) -> None:
     """Evaluate trained weights of NAME on a split (default: test)."""
     from .loading import load_model
-    from .trainer import evaluate
+    from .training.loop import evaluate
 
     report_failures()
     dev = _device(device)
@@ -423,8 +424,8 @@ def predict(name: str, images: tuple[Path, ...], weights: str | None, pretrained
 
     from .loading import load_model
     from .python_api import read_image
-    from .runtime import autocast
-    from .trainer import to_device
+    from .training.data import to_device
+    from .training.runtime import autocast
 
     report_failures()
     _refuse_unless_it_predicts(name)

@@ -103,7 +103,7 @@ class TrainConfig:
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     compile: bool = False
-    channels_last: bool = True  # conv nets, where the precision pays for it (zoo.runtime)
+    channels_last: bool = True  # conv nets, where the precision pays for it (zoo.training.runtime)
     seed: int = ranged(0, 0, 2**32 - 1)  # what NumPy accepts
     deterministic: bool = False
     num_workers: int = ranged(-1, -1)  # -1: pick from the CPU count

@@ -2,7 +2,7 @@
 
 The same machinery as the CLI, called as functions (docs/python.md): names resolve through the
 plugins' registrations (``experiment.resolve``), weights through the registries
-(``weights.open_weights``), training through ``trainer.train``. Listing imports no torch.
+(``loading.open_weights``), training through ``training.loop.train``. Listing imports no torch.
 
 Settings are keyword arguments, modelled on ``timm.create_model(name, **kwargs)`` where plain
 keywords configure the model: a plain keyword sets a field of the function's own section (the
@@ -266,7 +266,7 @@ def train(name: str, data: str | Path | None = None, out: str | Path | None = No
     ``--overwrite``), ``weights`` initial weights (``--weights``).
     """
     from .experiment import resolve
-    from .trainer import train as run_training
+    from .training.loop import train as run_training
 
     config = resolve(name, settings(settings_, "train"), data_path=None if data is None else str(data))
     summary = run_training(config, Path(out) if out is not None else None, init_weights=weights,

@@ -10,7 +10,7 @@ or with no file at all: ``pytest --zoo-contract zoo-example`` (or ``zoo_contract
 the ``[tool.pytest.ini_options]`` of ``pyproject.toml``).
 
 Every experiment the plugin registers then gets one test each for: its names follow the grammar;
-it builds; a forward and backward pass on a tiny batch gives a finite loss at every optimizer step;
+it builds; a forward and backward pass on a tiny batch gives a finite loss in every phase;
 its outputs match what the task declares; its weights round-trip through safetensors with the card;
 ``--set`` of every setting round-trips through ``zoo.experiment.resolve``. Plus one test that the
 plugin loads without error and without importing torch.
@@ -322,7 +322,7 @@ def contract_tests(
 
         @each
         def test_builds(self, experiment: str, zoo_contract_data: dict[str, str]) -> None:
-            """Resolve, assemble and build the model; every optimizer step has parameters."""
+            """Resolve, assemble and build the model; every phase has parameters."""
             from torch import nn
 
             assembled = parts(experiment, zoo_contract_data)
@@ -335,39 +335,39 @@ def contract_tests(
                     f"output {key!r}: shape {shape} must be positive ints")
             model = assembled.build_model()
             assert isinstance(model, nn.Module), f"build() returned {type(model).__name__}, not nn.Module"
-            steps = tuple(assembled.task.optimizer_steps)
-            assert steps and len(set(steps)) == len(steps), f"optimizer_steps {steps} empty or repeated"
-            for step in steps:
-                params = [p for p in assembled.task.parameters(model, step) if p.requires_grad]
-                assert params, f"optimizer step {step!r} has no trainable parameters"
+            phases = tuple(assembled.task.phases)
+            assert phases and len(set(phases)) == len(phases), f"phases {phases} empty or repeated"
+            for phase in phases:
+                params = [p for p in assembled.task.parameters(model, phase) if p.requires_grad]
+                assert params, f"phase {phase!r} has no trainable parameters"
 
         @each
         def test_forward_backward(self, experiment: str, zoo_contract_data: dict[str, str]) -> None:
-            """Each optimizer step: finite scalar loss, finite logs, finite gradients, one SGD step."""
+            """Each phase: finite scalar loss, finite logs, finite gradients, one SGD step."""
             import torch
 
-            from .trainer import step_parameters, toggle_step  # the trainer's rules, not a copy
+            from .training.phases import phase_parameters, toggle_phase  # the trainer's rules
 
             batch = batch_of(experiment, zoo_contract_data)
             assembled = parts(experiment, zoo_contract_data)
             task = assembled.task
             torch.manual_seed(seed)
             model = assembled.build_model().train()
-            params = step_parameters(task, model, tuple(task.optimizer_steps))
-            for step, ps in params.items():
-                toggle_step(params, step)
+            params = phase_parameters(task, model, tuple(task.phases))
+            for phase, ps in params.items():
+                toggle_phase(params, phase)
                 model.zero_grad(set_to_none=True)
-                loss, logs = task.loss(model, batch, step)
+                loss, logs = task.loss(model, batch, phase)
                 assert isinstance(loss, torch.Tensor) and loss.dim() == 0, (
-                    f"step {step!r}: loss must be a scalar tensor, got {getattr(loss, 'shape', loss)!r}")
-                assert _finite(loss), f"step {step!r}: loss is {loss.item()}"
+                    f"phase {phase!r}: loss must be a scalar tensor, got {getattr(loss, 'shape', loss)!r}")
+                assert _finite(loss), f"phase {phase!r}: loss is {loss.item()}"
                 for key, value in logs.items():
-                    assert isinstance(value, torch.Tensor), f"step {step!r}: log {key!r} is not a tensor"
-                    assert _finite(value), f"step {step!r}: log {key!r} is not finite"
+                    assert isinstance(value, torch.Tensor), f"phase {phase!r}: log {key!r} is not a tensor"
+                    assert _finite(value), f"phase {phase!r}: log {key!r} is not finite"
                 loss.backward()
                 grads = [p.grad for p in ps if p.grad is not None]
-                assert grads, f"step {step!r}: no gradient reaches the step's parameters"
-                assert all(_finite(g) for g in grads), f"step {step!r}: non-finite gradients"
+                assert grads, f"phase {phase!r}: no gradient reaches the phase's parameters"
+                assert all(_finite(g) for g in grads), f"phase {phase!r}: non-finite gradients"
                 with torch.no_grad():  # a plain SGD step (torch.optim would import torch._dynamo: 4 s)
                     for p in ps:
                         if p.grad is not None:

@@ -46,7 +46,7 @@ class ClockTask(Task):
         """``objective`` of a whole batch: a subclass may use more of it than the labels."""
         return self.objective(out, batch[1])
 
-    def loss(self, model: nn.Module, batch: Any, step: str = "main"
+    def loss(self, model: nn.Module, batch: Any, phase: str = "main"
              ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         out = self.forward(model, batch)
         return self.batch_objective(out, batch)

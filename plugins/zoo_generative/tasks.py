@@ -101,7 +101,7 @@ class Reconstruction(Task):
         mse = F.mse_loss(torch.sigmoid(logits), x.float())
         return bce, mse
 
-    def loss(self, model: nn.Module, batch: Any, step: str = "main") -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def loss(self, model: nn.Module, batch: Any, phase: str = "main") -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         if self.config.loss not in ("bce", "mse"):
             raise UsageError(f"task.loss must be bce or mse, got {self.config.loss!r}")
         bce, mse = self._terms(model, _images(batch))
@@ -183,7 +183,7 @@ class VAE(Task):
         rec = self._nll(model.decode(z).float(), x)
         return rec, metrics.gaussian_kl(mu, logvar)
 
-    def loss(self, model: nn.Module, batch: Any, step: str = "main") -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def loss(self, model: nn.Module, batch: Any, phase: str = "main") -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         x = self._prepare(_images(batch))
         rec, kl = self._elbo_terms(model, x)
         elbo = (rec + kl).mean()
@@ -274,7 +274,7 @@ def _sample_fd(model: nn.Module, real: list[torch.Tensor], spec: str, cap: int) 
 
 
 class GAN(Task):
-    """Adversarial training through two optimizer steps; main metric the Fréchet distance.
+    """Adversarial training in two phases; main metric the Fréchet distance.
 
     Non-saturating generator loss, one-sided label smoothing on real images; the discriminator
     sees images in [−1, 1] to match the generator's tanh.
@@ -282,7 +282,7 @@ class GAN(Task):
 
     main_metric = "fd"
     higher_is_better = False
-    optimizer_steps = ("discriminator", "generator")
+    phases = ("discriminator", "generator")
 
     @dataclass
     class Config:
@@ -299,20 +299,20 @@ class GAN(Task):
         x = _images(batch)
         return {"image": model.generator(torch.randn(len(x), model.latent_dim, device=x.device))}
 
-    def parameters(self, model: nn.Module, step: str = "main") -> Iterator[torch.nn.Parameter]:
-        if step == "discriminator":
+    def parameters(self, model: nn.Module, phase: str = "main") -> Iterator[torch.nn.Parameter]:
+        if phase == "discriminator":
             return model.discriminator.parameters()
-        if step == "generator":
+        if phase == "generator":
             return model.generator.parameters()
-        raise UsageError(f"GAN has optimizer steps discriminator and generator, not {step!r}")
+        raise UsageError(f"GAN has phases discriminator and generator, not {phase!r}")
 
-    def loss(self, model: nn.Module, batch: Any, step: str = "main") -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def loss(self, model: nn.Module, batch: Any, phase: str = "main") -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         import torch
         import torch.nn.functional as F
 
         real = _images(batch).float() * 2 - 1
         z = torch.randn(len(real), model.latent_dim, device=real.device)
-        if step == "discriminator":
+        if phase == "discriminator":
             with torch.no_grad():
                 fake = model.generator(z)
             d_real, d_fake = model.discriminator(real).float(), model.discriminator(fake).float()
@@ -321,11 +321,11 @@ class GAN(Task):
             logs = {"d_loss": loss.detach(), "d_real": torch.sigmoid(d_real).mean().detach(),
                     "d_fake": torch.sigmoid(d_fake).mean().detach()}
             return loss, logs
-        if step == "generator":
+        if phase == "generator":
             d_fake = model.discriminator(model.generator(z)).float()
             loss = F.binary_cross_entropy_with_logits(d_fake, torch.ones_like(d_fake))
             return loss, {"g_loss": loss.detach()}
-        raise UsageError(f"GAN has optimizer steps discriminator and generator, not {step!r}")
+        raise UsageError(f"GAN has phases discriminator and generator, not {phase!r}")
 
     def evaluate(self, model: nn.Module, batches: Iterable[Any]) -> dict[str, float]:
         real: list[torch.Tensor] = []
@@ -359,7 +359,7 @@ class ImageClassification(Task):
     def outputs(self, input_shape: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
         return {"logits": (self.config.classes,)}
 
-    def loss(self, model: nn.Module, batch: Any, step: str = "main") -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def loss(self, model: nn.Module, batch: Any, phase: str = "main") -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         import torch.nn.functional as F
 
         y = batch[1]

@@ -63,7 +63,7 @@ class SpiralArm(zoo.Task):
     def outputs(self, input_shape: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
         return {"logits": (self.config.arms,)}
 
-    def loss(self, model, batch, step="main"):
+    def loss(self, model, batch, phase="main"):
         import torch.nn.functional as F
 
         x, y = batch

@@ -30,7 +30,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .errors import UsageError
+from ..errors import UsageError
 
 DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 NAMES = {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}
@@ -148,7 +148,7 @@ def prepare(model: nn.Module, precision: Precision) -> nn.Module:
 
 
 def _probe_path() -> Path:
-    from .env import cache_dir as zoo_home
+    from ..env import cache_dir as zoo_home
 
     key = json.dumps([PROBE_VERSION, torch.__version__, platform.machine(), platform.processor(),
                       os.cpu_count()])
@@ -185,7 +185,7 @@ def probe_bf16_pays() -> bool:
         fp32, bf16 = 1.0, float("inf")
     pays = bf16 < 0.8 * fp32
     try:
-        from .storage.files import atomic_write_text
+        from ..storage.files import atomic_write_text
 
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(path, json.dumps({"bf16_pays": pays, "fp32_s": fp32, "bf16_cl_s": bf16}))

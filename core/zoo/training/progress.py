@@ -149,7 +149,7 @@ def published_references(experiment: str, metric: str) -> list[tuple[str, float]
 
     Empty when no index can be read (offline, unreachable, a wheel without ``registry/``).
     """
-    from .storage import hub
+    from ..storage import hub
 
     try:
         index = hub.load_index(max_age=hub.LIST_INDEX_MAX_AGE)
@@ -204,3 +204,29 @@ def finish_block(summary: dict[str, Any], decodes: bool = True) -> str:
     lines.append(f"  zoo eval {name} --weights {weights}")
     lines.append(f"  zoo publish {run_dir}")
     return "\n".join(lines)
+
+
+class Meter:
+    """The logged values summed since the last report (on the device: no sync per batch), and
+    how many images went by in how long."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.sums: dict[str, Any] = {}
+        self.batches, self.images, self.start = 0, 0, time.perf_counter()
+
+    def add(self, logs: dict[str, Any], prefix: str = "") -> None:
+        for key, value in logs.items():
+            self.sums[prefix + key] = self.sums.get(prefix + key, 0) + value.detach().float()
+
+    def count(self, images: int) -> None:
+        self.batches += 1
+        self.images += images
+
+    def means(self) -> dict[str, Any]:
+        return {k: v / self.batches for k, v in self.sums.items()}
+
+    def rate(self, world: int = 1) -> float:
+        return self.images * world / max(1e-9, time.perf_counter() - self.start)
