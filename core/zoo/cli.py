@@ -299,7 +299,7 @@ def plugins() -> None:
 def run(name: str, data_path: str | None, out_dir: Path | None, overwrite: bool, resume: str | None,
         weights: str | None, pretrained: bool, sets: tuple[str, ...], **flags: Any) -> None:
     """Train experiment NAME; writes a run directory with weights, metrics and figures."""
-    from .experiment import from_dict, resolve, with_overrides
+    from .experiment import resolve
 
     report_failures()
     overrides = {f"train.{k.rstrip('_')}": v for k, v in flags.items() if v is not None}
@@ -313,12 +313,12 @@ def run(name: str, data_path: str | None, out_dir: Path | None, overwrite: bool,
         if not config_file.is_file():
             raise UsageError(f"cannot resume: {config_file} does not exist")
         try:
-            config = from_dict(json.loads(config_file.read_text()))
+            saved = json.loads(config_file.read_text())
         except ValueError as e:
             raise UsageError(f"cannot resume: {config_file} is not valid JSON ({e})") from None
-        if config.experiment != name:
-            raise UsageError(f"{run_dir} is a run of {config.experiment}, not {name}")
-        config = with_overrides(config, overrides)
+        if isinstance(saved, dict) and saved.get("experiment") != name:
+            raise UsageError(f"{run_dir} is a run of {saved.get('experiment')}, not {name}")
+        config = resolve(saved, overrides, data_path=data_path)
     else:
         run_dir = out_dir
         config = resolve(name, overrides, data_path=data_path)

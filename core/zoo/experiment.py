@@ -20,32 +20,41 @@ if TYPE_CHECKING:
 
 
 def resolve(
-    name: str, overrides: Mapping[str, Any] | None = None, data_path: str | None = None
+    base: str | Mapping[str, Any] | cfg.RunConfig, overrides: Mapping[str, Any] | None = None,
+    data_path: str | None = None,
 ) -> cfg.RunConfig:
-    """The full, typed configuration of experiment ``name`` after the user's overrides.
+    """The one path to a run configuration: ``zoo run``, ``--resume``, eval, predict, sample, the
+    Python API and the contract kit all come through here.
 
-    Order: the experiment's own settings, then ``--data``, then ``--set`` (so ``--set`` wins).
+    ``base`` is an experiment name (its settings; ``--set data=NAME`` may swap a component, which
+    then starts from its own defaults) or a saved configuration (a run's ``config.json``, a weight
+    card's config; its components are fixed). Then ``--data`` (the dataset's ``root``, or the
+    dataset of the experiment that reads that folder), then ``--set`` fields, so ``--set`` wins.
     """
+    swaps, fields = cfg.split_overrides(dict(overrides or {}))
+    if isinstance(base, str):
+        config = _experiment_config(base, swaps)
+    elif swaps:
+        raise UsageError(f"cannot swap {', '.join(swaps)} here: a saved configuration (run or "
+                         "weights) fixes the components")
+    else:
+        config = base if isinstance(base, cfg.RunConfig) else from_dict(base)
+    if data_path is not None:
+        config = _with_data_path(config, data_path, switch="data" not in swaps)
+    return _with_fields(config, fields)
+
+
+def _experiment_config(name: str, swaps: Mapping[str, str]) -> cfg.RunConfig:
+    """Experiment ``name``'s own settings, with ``swaps`` (section → component name) applied."""
     reg = registry()
     experiment: Experiment = reg.get("experiments", name).obj
-    swaps, fields = cfg.split_overrides(dict(overrides or {}))
     parts = {"task": experiment.task, "data": experiment.dataset, "model": experiment.model}
-    base_swaps, base_fields = cfg.split_overrides(dict(experiment.settings))
+    base_swaps, fields = cfg.split_overrides(dict(experiment.settings))
     parts.update(base_swaps)
-    if data_path is not None and "data" not in swaps:
-        target = dataset_for_path(experiment, parts["data"], data_path)
-        if target != parts["data"]:
-            old_cls = reg.get("datasets", parts["data"]).obj
-            old_config = cfg.make_config(old_cls.Config, base_fields["data"], "data")
-            base_fields["data"] = carried_fields(old_config, reg.get("datasets", target).obj)
-            parts["data"] = target
     for section, new in swaps.items():  # a swapped component starts from its own defaults
         if new != parts[section]:
-            base_fields[section] = {}
+            fields[section] = {}
         parts[section] = new
-    if data_path is not None:
-        base_fields["data"]["root"] = data_path
-    merged = {s: {**base_fields[s], **fields[s]} for s in base_fields}
     kinds = {"task": "tasks", "data": "datasets", "model": "models"}
     classes = {s: reg.get(kinds[s], parts[s]).obj for s in cfg.SECTIONS}
     return cfg.RunConfig(
@@ -53,10 +62,10 @@ def resolve(
         task=parts["task"],
         data=parts["data"],
         model=parts["model"],
-        train=cfg.make_config(cfg.TrainConfig, merged["train"], "train"),
-        task_config=cfg.make_config(classes["task"].Config, merged["task"], "task"),
-        data_config=cfg.make_config(classes["data"].Config, merged["data"], "data"),
-        model_config=cfg.make_config(classes["model"].Config, merged["model"], "model"),
+        train=cfg.make_config(cfg.TrainConfig, fields["train"], "train"),
+        task_config=cfg.make_config(classes["task"].Config, fields["task"], "task"),
+        data_config=cfg.make_config(classes["data"].Config, fields["data"], "data"),
+        model_config=cfg.make_config(classes["model"].Config, fields["model"], "model"),
     )
 
 
@@ -101,11 +110,8 @@ def from_dict(data: Mapping[str, Any]) -> cfg.RunConfig:
     )
 
 
-def with_overrides(config: cfg.RunConfig, overrides: Mapping[str, Any]) -> cfg.RunConfig:
-    """Apply ``--set`` fields (not swaps) on top of an already resolved configuration."""
-    swaps, fields = cfg.split_overrides(dict(overrides))
-    if swaps:
-        raise UsageError(f"cannot swap {', '.join(swaps)} here: the weights fix the components")
+def _with_fields(config: cfg.RunConfig, fields: Mapping[str, Mapping[str, Any]]) -> cfg.RunConfig:
+    """``--set`` fields on top of a configuration, each converted to its type and range-checked."""
     changes = {}
     for section, values in fields.items():
         obj = config.section(section)
@@ -116,14 +122,14 @@ def with_overrides(config: cfg.RunConfig, overrides: Mapping[str, Any]) -> cfg.R
     return dataclasses.replace(config, **changes)
 
 
-def with_data_path(config: cfg.RunConfig, data_path: str) -> cfg.RunConfig:
-    """Point a resolved configuration at ``--data PATH``: the dataset's ``root``, or the dataset
-    the experiment names for files on disk (``data_path_dataset``) that accepts PATH, with its
-    defaults and the settings it shares by name with the dataset it replaces."""
+def _with_data_path(config: cfg.RunConfig, data_path: str, switch: bool = True) -> cfg.RunConfig:
+    """Point a configuration at ``--data PATH``: the dataset's ``root``, or (``switch``) the
+    dataset the experiment names for files on disk (``data_path_dataset``) that accepts PATH, with
+    its defaults and the settings it shares by name with the dataset it replaces."""
     reg = registry()
     entry = reg.tables["experiments"].get(config.experiment)
     experiment = entry.obj if entry else None
-    target = dataset_for_path(experiment, config.data, data_path, config.experiment)
+    target = dataset_for_path(experiment, config.data, data_path, config.experiment) if switch else config.data
     if target == config.data:
         return dataclasses.replace(config, data_config=cfg.apply(config.data_config, "root", data_path, "data"))
     target_cls = reg.get("datasets", target).obj

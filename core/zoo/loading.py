@@ -89,7 +89,7 @@ def open_weights(
 ) -> OpenedWeights:
     """The one path from weights (``NAME[:TAG]``, file or URL) to a loaded model: the CLI's
     eval/predict/sample and the Python API's ``zoo.load`` all come through here."""
-    from .experiment import assemble, from_dict, resolve, with_data_path, with_overrides
+    from .experiment import assemble, from_dict, resolve
 
     path = resolve_weights(weights)
     torch_file = path.suffix in TORCH_SUFFIXES
@@ -105,9 +105,7 @@ def open_weights(
         config = resolve(name)
     else:
         raise UsageError(f"{path} has no zoo card: name the experiment")
-    if data_path is not None:
-        config = with_data_path(config, data_path)
-    config = with_overrides(config, overrides or {})
+    config = resolve(config, overrides, data_path)
     assembled = assemble(config)
     tensors = load_file(path) if torch_file else None
     shapes = ({k: tuple(v.shape) for k, v in tensors.items()} if tensors is not None else

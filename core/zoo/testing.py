@@ -212,7 +212,8 @@ def contract_tests(
         from .plugins import registry
 
         entry = registry().get("experiments", experiment).obj
-        data_path = data.get(entry.dataset)
+        # --zoo-data NAME=DIR for the experiment's dataset or any dataset its --data may switch to
+        data_path = next((data[n] for n in (entry.dataset, *entry.data_path_datasets) if n in data), None)
         own: dict[str, Any] = {}
         if settings:
             base = _resolve(experiment, None, data_path=data_path)
