@@ -29,13 +29,13 @@ def score(weights: str, experiment: str | None, data: dict[str, object]) -> floa
     from zoo.cli import prepare_for
     from zoo.config import make_config
     from zoo.experiment import assemble
-    from zoo.plugins import registry
+    from zoo.plugins import catalog
     from zoo.python_api import load
     from zoo.training.loop import evaluate
 
     loaded = load(weights, experiment=experiment)
     fields = {k: v for k, v in data.items() if k != "data"}
-    dataset = registry().get("datasets", str(data["data"])).obj
+    dataset = catalog().get("datasets", str(data["data"])).obj
     config = dataclasses.replace(loaded.config, data=str(data["data"]),
                                  data_config=make_config(dataset.Config, fields, "data"))
     assembled = assemble(config)

@@ -188,7 +188,7 @@ def test_rendering_is_identical_in_another_process() -> None:
 
 
 def test_plugin_import_does_not_import_torch() -> None:
-    code = "import sys, zoo_clock; from zoo.plugins import registry; registry(); " \
+    code = "import sys, zoo_clock; from zoo.plugins import catalog; catalog(); " \
            "print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          timeout=SUBPROCESS_TIMEOUT)

@@ -97,7 +97,7 @@ def test_normalised_homography_puts_the_frame_in_minus_one_to_one() -> None:
     assert n[2, 2] == 1
 
 
-def test_the_dataset_through_the_registry() -> None:
+def test_the_dataset_through_the_catalog() -> None:
     parts = assemble(resolve("clock.angles", TINY))
     train = parts.dataset.split("train", seed=0)
     assert len(train) == 6
@@ -162,8 +162,8 @@ def test_unknown_factor_is_one_usage_line() -> None:
 
 def test_registering_clock_wild_imports_neither_pil_nor_torch() -> None:
     """`zoo list` / `zoo --help` stay fast: the drawing code loads on the first clock."""
-    code = ("import sys; from zoo.experiment import registry; "
-            "registry().get('datasets', 'clock-wild'); "
+    code = ("import sys; from zoo.plugins import catalog; "
+            "catalog().get('datasets', 'clock-wild'); "
             "print(sorted(m for m in ('PIL', 'torch') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from zoo import Experiment, Task, UsageError, config, hookimpl, plugins
-from zoo._registry import natural_key
+from zoo._catalog import natural_key
 from zoo.cli import cli
 from zoo.experiment import resolve
 
@@ -113,7 +113,7 @@ def test_same_name_from_two_plugins_names_both(toy):
         failed = {f.name: f.error for f in plugins.failures()}
         assert "other" in failed
         assert "'toy'" in failed["other"] and "'other'" in failed["other"]
-        assert plugins.registry().get("models", "toy-mlp").plugin == "toy"
+        assert plugins.catalog().get("models", "toy-mlp").plugin == "toy"
     finally:
         plugins.unregister_plugin("other")
 

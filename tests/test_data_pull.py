@@ -295,7 +295,7 @@ def test_butterfly_from_a_local_copy(data_root, tmp_path):
 
 
 def test_hook_zoo_register_data():
-    plugins.registry()
+    plugins.catalog()
     found: dict[str, object] = {}
     plugins.pm.hook.zoo_register_data(register=lambda name, pull, summary="": found.update({name: pull}))
     assert {"mnist", "butterfly"} <= set(found) and all(callable(f) for f in found.values())

@@ -144,7 +144,7 @@ def test_every_experiment_and_shipped_weight_card_is_within_the_ranges():
     from zoo.experiment import from_dict, resolve
     from zoo.storage.weights import read_card
 
-    names = plugins.registry().names("experiments")
+    names = plugins.catalog().names("experiments")
     assert len(names) >= 10
     for name in names:
         resolve(name)
@@ -402,7 +402,7 @@ def test_a_name_registered_twice_in_one_plugin_is_reported(twice, monkeypatch):
     assert result.exit_code == 0, result.output
     assert "zoo: plugin 'twice' registers model 'twice-mlp' twice" in result.output
     monkeypatch.setenv("ZOO_STRICT_PLUGINS", "1")
-    plugins._registry = None  # rebuilt: strict mode now applies
+    plugins._catalog = None  # rebuilt: strict mode now applies
     line = one_line_error(invoke("list", "--kind", "models"), 1)
     assert "plugin 'twice' registers model 'twice-mlp' twice" in line
 

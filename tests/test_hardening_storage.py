@@ -224,9 +224,9 @@ def test_remote_backbone_in_a_card_is_refused_offline_without_a_connection(tmp_p
     import socket
 
     from zoo.experiment import resolve
-    from zoo.plugins import registry
+    from zoo.plugins import catalog
 
-    reg = registry()
+    reg = catalog()
     name = next(n for n, e in reg.tables["experiments"].items()
                 if "backbone" in reg.tables["models"][e.obj.model].obj.Config.__dataclass_fields__)
     card = resolve(name).to_dict()
@@ -833,13 +833,13 @@ def test_fuzzed_index_json_ends_in_a_clean_exit(reg, tmp_path, monkeypatch):
 @pytest.mark.parametrize("content", [b"hello, these are not images\n", b"", b"PK\x03\x04zip"])
 def test_a_text_file_named_npy_is_called_what_it_is(tmp_path, content):
     """numpy says "Cannot load file containing pickled data" for any non-.npy bytes."""
-    from zoo.plugins import registry
+    from zoo.plugins import catalog
 
     data = tmp_path / "clocks"
     data.mkdir()
     (data / "images.npy").write_bytes(content)
     (data / "labels.npy").write_bytes(content)
-    dataset_cls = registry().get("datasets", "clock-npy").obj
+    dataset_cls = catalog().get("datasets", "clock-npy").obj
     dataset = dataset_cls(dataset_cls.Config(root=str(data)))
     with pytest.raises(weights.UsageError, match=r"images.npy is not a .npy file \(it starts with") as info:
         dataset.split("train", 0)

@@ -45,7 +45,7 @@ def test_every_hook_is_exercised_by_a_test(hook: str) -> None:
 
 
 def registered(kind: str, name: str) -> object:
-    entry = plugins.registry().get(kind, name)
+    entry = plugins.catalog().get(kind, name)
     assert entry.plugin == "example", f"{name} registered by {entry.plugin}"
     assert not [f for f in plugins.failures() if f.name == "example"], plugins.failures()
     return entry.obj

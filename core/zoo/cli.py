@@ -18,7 +18,7 @@ from . import config as cfg
 from .cli_options import pick_weights
 from .env import debug
 from .errors import UsageError, ZooError, printable
-from .plugins import plugin_info, pm, registry, report_failures
+from .plugins import catalog, plugin_info, pm, report_failures
 
 log = logging.getLogger("zoo")
 
@@ -180,7 +180,7 @@ def _find(name: str) -> tuple[str, Any]:
     """Look a name up in every table, experiments first; unknown → exit 2 with close matches."""
     from .errors import UnknownName
 
-    reg = registry()
+    reg = catalog()
     for kind in ("experiments", "tasks", "datasets", "models"):
         if name in reg.tables[kind]:
             return kind, reg.tables[kind][name]
@@ -256,7 +256,7 @@ def _info_file(path: Path) -> None:
 @cli.command()
 def plugins() -> None:
     """Installed plugins: version, hooks, and the error of any that failed."""
-    registry()
+    catalog()
     for name, info_ in sorted(plugin_info.items()):
         version = f" {info_.version}" if info_.version else ""
         dist = f" ({info_.distribution}{version})" if info_.distribution else ""
@@ -339,7 +339,7 @@ def run(name: str, data_path: str | None, out_dir: Path | None, overwrite: bool,
         from .api import Task
         from .training.progress import finish_block
 
-        task = registry().get("tasks", config.task).obj
+        task = catalog().get("tasks", config.task).obj
         click.echo("\n" + finish_block(summary, decodes=task.decode is not Task.decode), err=True)
 
 
@@ -454,7 +454,7 @@ def _refuse_unless_it_predicts(name: str) -> None:
     from .experiment import resolve
     from .python_api import ensure_predicts
 
-    ensure_predicts(registry().get("tasks", resolve(name).task).obj, name)
+    ensure_predicts(catalog().get("tasks", resolve(name).task).obj, name)
 
 
 # ------------------------------------------------------------------ pull / publish (weights)
@@ -477,7 +477,7 @@ def pull(spec: str) -> None:
 @click.argument("run_dir", metavar="RUN_DIR", type=click.Path(path_type=Path, exists=True))
 @click.option("--tag", default="default", show_default=True, help="Publish as NAME:TAG.")
 @click.option("--registry", "registry_dir", type=click.Path(path_type=Path, file_okay=False),
-              help="Registry folder (index.json + files). Default: a local $ZOO_REGISTRY, "
+              help="Catalog folder (index.json + files). Default: a local $ZOO_REGISTRY, "
                    "else the project's registry/.")
 @click.option("--dtype", type=click.Choice(["keep", "fp32", "fp16", "bf16"]), default="keep",
               show_default=True, help="Cast float tensors (fp16 halves the file).")
@@ -505,7 +505,7 @@ def _add_plugin_commands(group: click.Group) -> None:
     from .plugins import PluginInfo, _fail
 
     try:
-        registry()
+        catalog()
         for impl in pm.hook.zoo_register_commands.get_hookimpls():
             name = pm.get_name(impl.plugin)
             info_ = plugin_info.setdefault(name, PluginInfo(name))

@@ -35,9 +35,9 @@ class DataSource:
 
 def sources() -> dict[str, DataSource]:
     """Every registered source; a plugin that fails in the hook is reported like any other."""
-    from .plugins import PluginInfo, _fail, plugin_info, pm, registry
+    from .plugins import PluginInfo, _fail, catalog, plugin_info, pm
 
-    registry()  # loads the entry points and reports failed plugins
+    catalog()  # loads the entry points and reports failed plugins
     found: dict[str, DataSource] = {}
     for impl in pm.hook.zoo_register_data.get_hookimpls():
         plugin = pm.get_name(impl.plugin) or repr(impl.plugin)

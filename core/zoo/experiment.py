@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from . import config as cfg
 from .api import Dataset, Experiment, Model, Spec, Task
 from .errors import UsageError, ZooError
-from .plugins import registry
+from .plugins import catalog
 
 if TYPE_CHECKING:
     from torch import nn
@@ -46,7 +46,7 @@ def resolve(
 
 def _experiment_config(name: str, swaps: Mapping[str, str]) -> cfg.RunConfig:
     """Experiment ``name``'s own settings, with ``swaps`` (section → component name) applied."""
-    reg = registry()
+    reg = catalog()
     experiment: Experiment = reg.get("experiments", name).obj
     parts = {"task": experiment.task, "data": experiment.dataset, "model": experiment.model}
     base_swaps, fields = cfg.split_overrides(dict(experiment.settings))
@@ -77,7 +77,7 @@ def _short(value: Any) -> str:
 
 def from_dict(data: Mapping[str, Any]) -> cfg.RunConfig:
     """Rebuild a RunConfig from ``config.json`` or a weight card (components by name)."""
-    reg = registry()
+    reg = catalog()
     if not isinstance(data, Mapping):
         raise UsageError(f"malformed run configuration: expected an object, got {type(data).__name__}")
     for key in ("task", "data", "model"):  # each an object naming its component
@@ -126,7 +126,7 @@ def _with_data_path(config: cfg.RunConfig, data_path: str, switch: bool = True) 
     """Point a configuration at ``--data PATH``: the dataset's ``root``, or (``switch``) the
     dataset the experiment names for files on disk (``data_path_dataset``) that accepts PATH, with
     its defaults and the settings it shares by name with the dataset it replaces."""
-    reg = registry()
+    reg = catalog()
     entry = reg.tables["experiments"].get(config.experiment)
     experiment = entry.obj if entry else None
     target = dataset_for_path(experiment, config.data, data_path, config.experiment) if switch else config.data
@@ -144,7 +144,7 @@ def dataset_for_path(experiment: Experiment | None, current: str, path: str,
     (and is not one of several candidates), else the first of the experiment's
     ``data_path_dataset`` names whose ``accepts(path)`` is true; one line naming every expected
     layout when none does."""
-    reg = registry()
+    reg = catalog()
     name = name or (experiment.name if experiment else "the experiment")
     candidates = experiment.data_path_datasets if experiment else ()
     reads_root = "root" in cfg.field_types(reg.get("datasets", current).obj.Config)
@@ -194,15 +194,15 @@ class Assembled:
 
     @cached_property
     def task(self) -> Task:
-        return registry().get("tasks", self.config.task).obj(self.config.task_config)
+        return catalog().get("tasks", self.config.task).obj(self.config.task_config)
 
     @cached_property
     def dataset(self) -> Dataset:
-        return registry().get("datasets", self.config.data).obj(self.config.data_config)
+        return catalog().get("datasets", self.config.data).obj(self.config.data_config)
 
     @cached_property
     def model_factory(self) -> Model:
-        return registry().get("models", self.config.model).obj(self.config.model_config)
+        return catalog().get("models", self.config.model).obj(self.config.model_config)
 
     @cached_property
     def spec(self) -> Spec:
@@ -218,7 +218,7 @@ class Assembled:
         except ZooError:
             raise
         except (RuntimeError, ValueError, TypeError, OverflowError, MemoryError) as e:
-            entry = registry().get("models", self.config.model)
+            entry = catalog().get("models", self.config.model)
             settings = ", ".join(f"{k}={v!r}" for k, v in dataclasses.asdict(self.config.model_config).items())
             raise UsageError(f"model '{entry.name}' (plugin {entry.plugin}) cannot be built with "
                              f"{settings or 'its defaults'} for input {self.spec.input_shape}: "

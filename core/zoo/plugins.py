@@ -19,7 +19,7 @@ from typing import Any
 import pluggy
 
 from . import hookspecs
-from ._registry import Registry
+from ._catalog import Catalog
 from .env import env_flag
 from .errors import ZooError, printable
 
@@ -53,7 +53,7 @@ pm.add_hookspecs(hookspecs)
 plugin_info: dict[str, PluginInfo] = {}
 unknown_wanted: list[str] = []  # ZOO_LOAD_PLUGINS names that match no installed plugin
 _loaded = False
-_registry: Registry | None = None
+_catalog: Catalog | None = None
 
 
 def _strict() -> bool:
@@ -126,13 +126,13 @@ def _register_checked(plugin: Any, name: str) -> None:
                           f"known: {', '.join(sorted(HOOK_NAMES))}") from None
 
 
-def registry() -> Registry:
-    """The name registry, filled on first use by calling each plugin's hooks one by one."""
-    global _registry
-    if _registry is not None:
-        return _registry
+def catalog() -> Catalog:
+    """The catalog (name → component tables), filled on first use by calling each plugin's hooks one by one."""
+    global _catalog
+    if _catalog is not None:
+        return _catalog
     load_entry_points()
-    reg = Registry()
+    reg = Catalog()
     for info in plugin_info.values():
         info.warnings.clear()
     for hook_name, kind in HOOKS.items():
@@ -158,7 +158,7 @@ def registry() -> Registry:
             info = plugin_info.setdefault(name, PluginInfo(name))
             if hook_name not in info.hooks:
                 info.hooks.append(hook_name)
-    _registry = reg
+    _catalog = reg
     return reg
 
 
@@ -168,7 +168,7 @@ def weight_registries() -> list[tuple[str, str]]:
     A relative path is taken relative to the plugin's package (or module) folder; a plugin whose
     hook fails is reported like any other failure and its registry is left out.
     """
-    registry()
+    catalog()
     found: list[tuple[str, str]] = []
     for impl in pm.hook.zoo_register_weights.get_hookimpls():
         name = pm.get_name(impl.plugin) or repr(impl.plugin)
@@ -199,24 +199,24 @@ def _plugin_folder(plugin: Any) -> Path:
 
 
 def register_plugin(plugin: Any, name: str) -> None:
-    """Add a plugin object in-process (tests, notebooks); the registry is rebuilt on next use."""
-    global _registry
+    """Add a plugin object in-process (tests, notebooks); the catalog is rebuilt on next use."""
+    global _catalog
     load_entry_points()
     _register_checked(plugin, name)
-    _registry = None
+    _catalog = None
 
 
 def unregister_plugin(name: str) -> None:
-    global _registry
+    global _catalog
     plugin = pm.get_plugin(name)
     if plugin is not None:
         pm.unregister(plugin)
     plugin_info.pop(name, None)
-    _registry = None
+    _catalog = None
 
 
 def failures() -> list[PluginInfo]:
-    registry()
+    catalog()
     return [info for info in plugin_info.values() if info.error]
 
 
@@ -234,10 +234,10 @@ def report_failures(stream: Any = None) -> None:
 
 def reset() -> None:
     """Forget everything loaded (tests use this to re-read entry points)."""
-    global _loaded, _registry
+    global _loaded, _catalog
     for name, _ in list(pm.list_name_plugin()):
         pm.unregister(name=name)
     plugin_info.clear()
     unknown_wanted.clear()
     _loaded = False
-    _registry = None
+    _catalog = None

@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._registry import Entry, name_matcher, natural_key
+from ._catalog import Entry, name_matcher, natural_key
 from .errors import UsageError, ZooError
-from .plugins import registry
+from .plugins import catalog
 from .storage import hub
 
 if TYPE_CHECKING:
@@ -55,7 +55,7 @@ def settings(kwargs: Mapping[str, Any], section: str) -> dict[str, Any]:
 def listing(pattern: str | None = None, kind: str = "experiments",
             pretrained: bool = False) -> builtins.list[tuple[Entry, hub.Published | None]]:
     """What ``zoo list`` shows: each registered name with its published weights (if any)."""
-    reg = registry()
+    reg = catalog()
     names = reg.names(kind, pattern)  # an unknown kind is a one-line usage error
     published = hub.pretrained_by_name() if kind == "experiments" else {}
     rows = [(reg.tables[kind][n], published.get(n)) for n in names]
@@ -111,7 +111,7 @@ def read_image(assembled: Assembled, path: Path) -> torch.Tensor:
 
     from .api import Dataset
 
-    entry = registry().get("datasets", assembled.config.data)
+    entry = catalog().get("datasets", assembled.config.data)
     who = f"plugin '{entry.plugin}' (dataset {entry.name})"
     if type(assembled.dataset).load_image is Dataset.load_image:
         raise UsageError(f"{who} cannot read image files")

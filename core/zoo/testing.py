@@ -151,10 +151,10 @@ def _plugin_matches(plugin: str, entry_plugin: str) -> bool:
 def _names_of(plugin: str, register: Any) -> list[str]:
     """The experiments ``plugin`` registers, read without importing torch."""
     from . import plugins
-    from ._registry import Registry
+    from ._catalog import Catalog
 
     if register is not None:
-        scratch = Registry()
+        scratch = Catalog()
         hook = getattr(register, "zoo_register_experiments", None)
         try:
             if hook is not None:
@@ -162,14 +162,14 @@ def _names_of(plugin: str, register: Any) -> list[str]:
         except Exception:  # test_plugin_loads reports the plugin's error
             pass
         return scratch.names("experiments")
-    reg = plugins.registry()
+    reg = plugins.catalog()
     return [e.name for e in reg.entries("experiments") if _plugin_matches(plugin, e.plugin)]
 
 
 def _component_names(plugin: str) -> dict[str, list[str]]:
     from . import plugins
 
-    reg = plugins.registry()
+    reg = plugins.catalog()
     return {kind: [e.name for e in reg.entries(kind) if _plugin_matches(plugin, e.plugin)]
             for kind in ("tasks", "datasets", "models")}
 
@@ -209,9 +209,9 @@ def contract_tests(
     def resolve(experiment: str, data: Mapping[str, str], overrides: Mapping[str, Any] | None = None
                 ) -> Any:
         from .experiment import resolve as _resolve
-        from .plugins import registry
+        from .plugins import catalog
 
-        entry = registry().get("experiments", experiment).obj
+        entry = catalog().get("experiments", experiment).obj
         # --zoo-data NAME=DIR for the experiment's dataset or any dataset its --data may switch to
         data_path = next((data[n] for n in (entry.dataset, *entry.data_path_datasets) if n in data), None)
         own: dict[str, Any] = {}
@@ -288,7 +288,7 @@ def contract_tests(
                 load = [n for n, info in plugins.plugin_info.items()  # installed ones, not in-process
                         if info.distribution and _plugin_matches(plugin, n)]
                 code = "import sys; from zoo import plugins; "
-            code += (f"plugins.registry(); assert set({load!r}) <= set(plugins.plugin_info), 'not loaded'; "
+            code += (f"plugins.catalog(); assert set({load!r}) <= set(plugins.plugin_info), 'not loaded'; "
                      "bad = [m for m in ('torch', 'torchvision') if m in sys.modules]; print(','.join(bad))")
             env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
             if plugin != "*":  # judge this plugin alone (by its entry-point names), not its neighbours
@@ -303,21 +303,21 @@ def contract_tests(
         @each
         def test_names_follow_grammar(self, experiment: str) -> None:
             """``family.variant`` lowercase, and the parts it names exist."""
-            from ._registry import COMPONENT_NAME, EXPERIMENT_NAME
-            from .plugins import registry
+            from ._catalog import COMPONENT_NAME, EXPERIMENT_NAME
+            from .plugins import catalog
 
             assert EXPERIMENT_NAME.match(experiment), f"{experiment!r} is not family.variant lowercase"
-            entry = registry().get("experiments", experiment)
+            entry = catalog().get("experiments", experiment)
             exp = entry.obj
             for kind, name in (("tasks", exp.task), ("datasets", exp.dataset), ("models", exp.model),
                                *(("datasets", n) for n in exp.data_path_datasets)):
                 if name is None:
                     continue
                 assert COMPONENT_NAME.match(name), f"{kind[:-1]} name {name!r} is not lowercase -_."
-                assert name in registry().tables[kind], f"{experiment} names unknown {kind[:-1]} {name!r}"
+                assert name in catalog().tables[kind], f"{experiment} names unknown {kind[:-1]} {name!r}"
             for kind, component_names in _component_names(entry.plugin).items():
                 for name in component_names:
-                    obj = registry().get(kind, name).obj
+                    obj = catalog().get(kind, name).obj
                     assert dataclasses.is_dataclass(obj.Config), f"{name}.Config must be a dataclass"
                     obj.Config()  # every field needs a default: `zoo run` builds it with none given
 

@@ -77,9 +77,9 @@ def _component(config: Mapping[str, Any], section: str) -> str | None:
 def _task_info(config: Mapping[str, Any]) -> tuple[str | None, bool | None]:
     """Main metric and direction of the card's task, if its plugin is installed."""
     try:
-        from ..plugins import registry
+        from ..plugins import catalog
 
-        task = registry().tables["tasks"][_component(config, "task")].obj
+        task = catalog().tables["tasks"][_component(config, "task")].obj
         return task.main_metric, task.higher_is_better
     except Exception:  # a card from a plugin that is not installed: publish still works
         return None, None

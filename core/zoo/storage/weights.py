@@ -48,9 +48,9 @@ def make_card(
 def provenance(experiment: str) -> dict[str, str]:
     """``zoo.plugin`` (and ``zoo.plugin_version``): who registered the experiment that trained
     the weights, so a card says which plugin (and release) to install to use them."""
-    from ..plugins import plugin_info, registry
+    from ..plugins import catalog, plugin_info
 
-    entry = registry().tables["experiments"].get(experiment)
+    entry = catalog().tables["experiments"].get(experiment)
     if entry is None:
         return {}
     info = plugin_info.get(entry.plugin)

@@ -49,7 +49,7 @@ def name_matcher(pattern: str | None) -> Callable[[str], bool]:
     return lambda name: fnmatch.fnmatchcase(name, pattern)
 
 
-class Registry:
+class Catalog:
     def __init__(self) -> None:
         self.tables: dict[str, dict[str, Entry]] = {kind: {} for kind in KINDS}
         self.duplicates: list[str] = []  # "model 'x'" a plugin registered twice (last one wins)
