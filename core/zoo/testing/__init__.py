@@ -78,7 +78,8 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     for plugin in requested:
         cls = contract_tests(plugin)
         module.__dict__[cls.__name__] = cls
-    collector = _ContractModule.from_parent(session, path=Path(__file__), generated=module)
+    path = Path(__file__).parent.with_suffix(".py")  # node ids keep naming zoo/testing.py
+    collector = _ContractModule.from_parent(session, path=path, generated=module)
     items.extend(session.genitems(collector))
 
 
@@ -138,7 +139,7 @@ def tiny_batch(dataset: Any, n: int = 2, seed: int = 0, split: str = "train") ->
 
 
 def _plugin_matches(plugin: str, entry_plugin: str) -> bool:
-    from . import plugins
+    from .. import plugins
 
     if plugin in ("*", entry_plugin):
         return True
@@ -150,8 +151,8 @@ def _plugin_matches(plugin: str, entry_plugin: str) -> bool:
 
 def _names_of(plugin: str, register: Any) -> list[str]:
     """The experiments ``plugin`` registers, read without importing torch."""
-    from . import plugins
-    from ._catalog import Catalog
+    from .. import plugins
+    from .._catalog import Catalog
 
     if register is not None:
         scratch = Catalog()
@@ -167,7 +168,7 @@ def _names_of(plugin: str, register: Any) -> list[str]:
 
 
 def _component_names(plugin: str) -> dict[str, list[str]]:
-    from . import plugins
+    from .. import plugins
 
     reg = plugins.catalog()
     return {kind: [e.name for e in reg.entries(kind) if _plugin_matches(plugin, e.plugin)]
@@ -208,8 +209,8 @@ def contract_tests(
 
     def resolve(experiment: str, data: Mapping[str, str], overrides: Mapping[str, Any] | None = None
                 ) -> Any:
-        from .experiment import resolve as _resolve
-        from .plugins import catalog
+        from ..experiment import resolve as _resolve
+        from ..plugins import catalog
 
         entry = catalog().get("experiments", experiment).obj
         # --zoo-data NAME=DIR for the experiment's dataset or any dataset its --data may switch to
@@ -221,13 +222,13 @@ def contract_tests(
         return _resolve(experiment, {**own, **(overrides or {})}, data_path=data_path)
 
     def parts(experiment: str, data: Mapping[str, str]) -> Any:
-        from .experiment import assemble
+        from ..experiment import assemble
 
         return assemble(resolve(experiment, data))
 
     def batch_of(experiment: str, data: Mapping[str, str]) -> Any:
         """A tiny train batch, or a skip naming why the dataset cannot be built here."""
-        from .errors import ZooError
+        from ..errors import ZooError
 
         key = (experiment, json.dumps(dict(data), sort_keys=True))
         if key not in cache:
@@ -250,20 +251,20 @@ def contract_tests(
         def setup_class(cls) -> None:
             """Register an in-process plugin object for the class's tests."""
             if register is not None:
-                from . import plugins
+                from .. import plugins
 
                 plugins.register_plugin(register, plugin)
 
         @classmethod
         def teardown_class(cls) -> None:
             if register is not None:
-                from . import plugins
+                from .. import plugins
 
                 plugins.unregister_plugin(plugin)
 
         def test_plugin_loads(self) -> None:
             """The plugin registered without error and importing it imports no torch."""
-            from . import plugins
+            from .. import plugins
 
             failed = [f"{i.name}: {i.error}" for i in plugins.failures() if _plugin_matches(plugin, i.name)]
             assert not failed, f"plugin failed to load: {'; '.join(failed)}"
@@ -283,7 +284,7 @@ def contract_tests(
                         f"plugins.register_plugin(importlib.import_module({module!r}), {plugin!r}); ")
                 load = [plugin]
             else:
-                from . import plugins
+                from .. import plugins
 
                 load = [n for n, info in plugins.plugin_info.items()  # installed ones, not in-process
                         if info.distribution and _plugin_matches(plugin, n)]
@@ -303,8 +304,8 @@ def contract_tests(
         @each
         def test_names_follow_grammar(self, experiment: str) -> None:
             """``family.variant`` lowercase, and the parts it names exist."""
-            from ._catalog import COMPONENT_NAME, EXPERIMENT_NAME
-            from .plugins import catalog
+            from .._catalog import COMPONENT_NAME, EXPERIMENT_NAME
+            from ..plugins import catalog
 
             assert EXPERIMENT_NAME.match(experiment), f"{experiment!r} is not family.variant lowercase"
             entry = catalog().get("experiments", experiment)
@@ -347,7 +348,7 @@ def contract_tests(
             """Each phase: finite scalar loss, finite logs, finite gradients, one SGD step."""
             import torch
 
-            from .training.phases import phase_parameters, toggle_phase  # the trainer's rules
+            from ..training.phases import phase_parameters, toggle_phase  # the trainer's rules
 
             batch = batch_of(experiment, zoo_contract_data)
             assembled = parts(experiment, zoo_contract_data)
@@ -407,8 +408,8 @@ def contract_tests(
             import torch
             from safetensors.torch import load_file as plain_load
 
-            from .experiment import from_dict
-            from .storage import weights
+            from ..experiment import from_dict
+            from ..storage import weights
 
             assembled = parts(experiment, zoo_contract_data)
             config = assembled.config
@@ -432,8 +433,8 @@ def contract_tests(
         @each
         def test_overrides_round_trip(self, experiment: str, zoo_contract_data: dict[str, str]) -> None:
             """``--set section.key=<its value>`` for every setting resolves to the same value."""
-            from .config import field_types
-            from .errors import UsageError
+            from ..config import field_types
+            from ..errors import UsageError
 
             base = resolve(experiment, zoo_contract_data)
             checked = 0
@@ -480,7 +481,7 @@ def _type_name(tp: Any) -> str:
 
 
 def _task_base() -> type:
-    from .api import Task
+    from ..api import Task
 
     return Task
 
