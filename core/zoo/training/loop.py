@@ -8,10 +8,13 @@ resumable bit for bit on CPU.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -37,23 +40,29 @@ class NonFiniteLoss(ZooError):
     """The loss went nan/inf; the run stops without saving the broken weights."""
 
 
-@torch.no_grad()
-def evaluate(assembled: Assembled, module: nn.Module, split: str, device: torch.device,
-             dtype: torch.dtype | None = None, batch_size: int = 256, limit_batches: int = 0,
-             seed: int = 0, num_workers: int = -1, channels_last: bool = False) -> dict[str, float]:
-    """The task's metrics of ``module`` over one split: the trainer's val/test and ``zoo eval``."""
-    import dataclasses
-
+@contextmanager
+def split_batches(assembled: Assembled, module: nn.Module, split: str, device: torch.device,
+                  dtype: torch.dtype | None = None, batch_size: int = 256, limit_batches: int = 0,
+                  seed: int = 0, num_workers: int = -1, channels_last: bool = False) -> Iterator[Any]:
+    """One split's batches on the device, ``module`` in eval mode, no grad, under autocast: what
+    metrics and figures are computed from."""
     cfg = dataclasses.replace(assembled.config.train, num_workers=num_workers)
     loader = split_loader(assembled.dataset, split, cfg, seed, device, batch_size, shuffle=False)
     was_training = module.training
     module.eval()
     try:
-        with autocast(device, dtype):
-            batches = (to_device(b, device, channels_last) for b in limited(loader, limit_batches))
-            metrics = assembled.task.evaluate(module, batches)
+        with torch.no_grad(), autocast(device, dtype):
+            yield (to_device(b, device, channels_last) for b in limited(loader, limit_batches))
     finally:
         module.train(was_training)
+
+
+def evaluate(assembled: Assembled, module: nn.Module, split: str, device: torch.device,
+             dtype: torch.dtype | None = None, **options: Any) -> dict[str, float]:
+    """The task's metrics of ``module`` over one split: the trainer's val/test and ``zoo eval``.
+    ``options``: those of :func:`split_batches`."""
+    with split_batches(assembled, module, split, device, dtype, **options) as batches:
+        metrics = assembled.task.evaluate(module, batches)
     return {k: float(v) for k, v in metrics.items()}
 
 
@@ -349,22 +358,15 @@ class Trainer:
             dist.barrier()
         return summary
 
-    @torch.no_grad()
     def figures(self) -> list[Path]:
         """The task's figures, drawn from the test batches the metrics saw."""
         figures_dir = self.run_dir / "figures"
         figures_dir.mkdir(exist_ok=True)
         model = self.eval_model()
-        loader = split_loader(self.assembled.dataset, "test", self.cfg, self.cfg.seed, self.device,
-                              self.cfg.batch_size, shuffle=False)
-        was_training = model.training
-        model.eval()
-        try:
-            with autocast(self.device, self.dtype):
-                batches = (to_device(b, self.device) for b in limited(loader, self.cfg.limit_batches))
-                return list(self.task.figures(model, batches, figures_dir))
-        finally:
-            model.train(was_training)
+        with split_batches(self.assembled, model, "test", self.device, self.dtype,
+                           batch_size=self.cfg.batch_size, limit_batches=self.cfg.limit_batches,
+                           seed=self.cfg.seed, num_workers=self.cfg.num_workers) as batches:
+            return list(self.task.figures(model, batches, figures_dir))
 
     # ------------------------------------------------------------ weights and checkpoints
 
