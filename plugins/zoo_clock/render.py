@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
@@ -232,8 +233,11 @@ RENDER_VERSION = 1
 def render_range(seed: int, stream: int, difficulty: float, supersample: int, start: int,
                  stop: int) -> tuple[np.ndarray, np.ndarray]:
     """Clocks ``start``…``stop - 1`` as (images (n,150,150) uint8, labels (n,2) int16)."""
-    samples = [render(seed, i, difficulty, stream, supersample=supersample)
-               for i in range(start, stop)]
-    images = np.stack([s.image for s in samples])
-    labels = np.array([[s.hour, s.minute] for s in samples], dtype=np.int16)
-    return images, labels
+    return stack_samples([render(seed, i, difficulty, stream, supersample=supersample)
+                          for i in range(start, stop)])
+
+
+def stack_samples(samples: list[Any]) -> tuple[np.ndarray, np.ndarray]:
+    """Rendered clocks as (images (n,150,150) uint8, labels (n,2) int16): the render cache's arrays."""
+    return np.stack([s.image for s in samples]), np.array([[s.hour, s.minute] for s in samples],
+                                                          dtype=np.int16)

@@ -160,9 +160,10 @@ def render_wild_range(seed: int, stream: int, config: WildConfig, synthetic: flo
                       stop: int, geometry: bool = False) -> tuple[np.ndarray, ...]:
     """Clocks ``start``…``stop - 1`` as (images (n,150,150) uint8, labels (n,2) int16), and with
     ``geometry`` their normalised homographies (n,3,3) float32, NaN for clock-synthetic ones."""
+    from .render import stack_samples
+
     samples = [render_mixed(seed, i, stream, config, synthetic) for i in range(start, stop)]
-    labels = np.array([[s.hour, s.minute] for s in samples], dtype=np.int16)
-    images = np.stack([s.image for s in samples])
+    images, labels = stack_samples(samples)
     if not geometry:
         return images, labels
     nan = np.full((3, 3), np.nan)
