@@ -141,6 +141,25 @@ def test_registering_a_non_component_is_rejected(toy):
         plugins.unregister_plugin("bad")
 
 
+def test_a_task_with_the_old_optimizer_steps_is_told_to_rename_it(toy):
+    """A plugin written against the pre-phases API fails at registration with the fix in the line,
+    not later with a GAN silently trained as one phase."""
+    class OldGAN(toy.TwoStep):
+        optimizer_steps = ("discriminator", "generator")
+
+    class Old:
+        @hookimpl
+        def zoo_register_tasks(self, register):
+            register("old-gan", OldGAN)
+
+    plugins.register_plugin(Old(), "old")
+    try:
+        error = {f.name: f.error for f in plugins.failures()}["old"]
+        assert "declares optimizer_steps: rename it to phases" in error
+    finally:
+        plugins.unregister_plugin("old")
+
+
 def test_experiment_names_follow_the_grammar(toy):
     class BadName:
         @hookimpl

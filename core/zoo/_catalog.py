@@ -72,6 +72,9 @@ class Catalog:
                     raise TypeError(f"{kind[:-1]} {name!r} must be a subclass of zoo.{base.__name__}")
                 if not isinstance(name, str) or not COMPONENT_NAME.match(name):
                     raise ValueError(f"{kind[:-1]} name {name!r} must be lowercase letters, digits, -_.")
+                if kind == "tasks" and hasattr(obj, "optimizer_steps"):  # the name before 0.2
+                    raise TypeError(f"task {name!r} declares optimizer_steps: rename it to phases "
+                                    "(one optimizer per phase; docs/plugins.md)")
             table = self.tables[kind]
             if name in table and table[name].plugin == plugin:
                 self.duplicates.append(f"{kind[:-1]} '{name}'")
