@@ -53,3 +53,15 @@ def test_resume_honours_data(tmp_path: Path) -> None:
                                       "--data", str(tmp_path / "nowhere")])
     assert result.exit_code == 2, result.output
     assert "--data" in result.output and "nowhere" in result.output and "no such folder" in result.output
+
+
+def test_the_kit_reads_data_for_the_dataset_data_switches_to(tmp_path: Path) -> None:
+    """``--zoo-data clock-npy=DIR`` reaches clock.angles, whose own dataset is clock-synthetic: the
+    kit resolves it the way ``zoo run clock.angles --data DIR`` does (it used to be ignored)."""
+    from zoo.testing.contract import config_for
+
+    folder = npy_folder(tmp_path / "npy")
+    config = config_for("clock.angles", {"clock-npy": str(folder)})
+    assert config == resolve("clock.angles", data_path=str(folder))
+    assert (config.data, config.data_config.root) == ("clock-npy", str(folder))
+    assert config_for("clock.angles", {}).data == "clock-synthetic"
