@@ -530,3 +530,16 @@ def test_fuzzed_cli_values_end_in_a_clean_exit(toy, tmp_path, monkeypatch):
     assert sorted(p.name for p in project.iterdir()) == before
     assert sorted(p.name for p in (project / "registry").iterdir()) == registry_before
     assert (tmp_path / "runs" / "toy.regression").is_dir()  # the fuzz did reach the trainer
+
+
+def test_eval_takes_precision_like_run(toy, toy_weights):
+    """``zoo eval --precision fp32`` scores in full precision; bf16 scores the same weights close
+    to it; a precision the choice does not know is a usage error."""
+    scores = {}
+    for precision in ("fp32", "bf16"):
+        result = invoke("eval", "toy.regression", "--weights", toy_weights, "--precision", precision,
+                        "--json")
+        assert result.exit_code == 0, result.output
+        scores[precision] = json.loads(result.stdout.strip().splitlines()[-1])["mse"]
+    assert abs(scores["bf16"] - scores["fp32"]) <= 0.05 * scores["fp32"] + 1e-3
+    assert invoke("eval", "toy.regression", "--weights", toy_weights, "--precision", "fp8").exit_code == 2

@@ -136,6 +136,14 @@ def cli(verbose_: bool) -> None:
     """zoo: deep-learning recipes you run by name, extend with plugins and share as weights."""
 
 
+def precision_option(default: str | None = "auto") -> Any:
+    """``--precision`` of run, eval and predict: ``auto`` takes the device's fast path; eval's
+    metrics can be asked for in full precision with ``--precision fp32``."""
+    return click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "fp16"]),
+                        default=default, help="auto (default): the fast path this device has "
+                        "(docs/trainer.md); fp32: full precision.")
+
+
 def set_option(f: Any) -> Any:
     return click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
                         help="Override a setting, e.g. model.width=64 or train.ema=true (repeatable).")(f)
@@ -283,8 +291,7 @@ def plugins() -> None:
 @click.option("--lr", type=float)
 @click.option("--limit-batches", type=int, help="Batches per epoch and per evaluation (smoke runs).")
 @cli_options.device(default=None)
-@click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "fp16"]),
-              help="auto (default): the fast path this device has (docs/trainer.md).")
+@precision_option(default=None)
 @click.option("--compile", "compile_", is_flag=True, default=None, help="torch.compile the model.")
 @click.option("--seed", type=int)
 @click.option("--deterministic", is_flag=True, default=None, help="Deterministic algorithms only.")
@@ -366,10 +373,12 @@ def prepare_for(module: Any, device: Any, precision: str = "auto") -> Any:
 @cli_options.device(default="auto")
 @click.option("--batch-size", type=click.IntRange(1), default=256, show_default=True)
 @click.option("--limit-batches", type=click.IntRange(0), default=0)
+@precision_option()
 @cli_options.json()
 @set_option
 def eval_(name: str, weights: str | None, pretrained: bool, data_path: str | None, split: str,
-          device: str, batch_size: int, limit_batches: int, as_json: bool, sets: tuple[str, ...]) -> None:
+          device: str, batch_size: int, limit_batches: int, precision: str, as_json: bool,
+          sets: tuple[str, ...]) -> None:
     """Evaluate trained weights of NAME on a split (default: test)."""
     from .loading import load_model
     from .training.loop import evaluate
@@ -383,10 +392,9 @@ def eval_(name: str, weights: str | None, pretrained: bool, data_path: str | Non
     available = len(assembled.dataset.split(split, seed))  # reads (and reports) unreadable rows
     scored = min(available, limit_batches * batch_size) if limit_batches else available
     skipped = assembled.dataset.skipped(split, seed)
-    precision = prepare_for(module, dev)
-    metrics = evaluate(assembled, module, split, dev, precision.dtype, batch_size=batch_size,
-                       limit_batches=limit_batches, seed=seed,
-                       channels_last=precision.channels_last)
+    chosen = prepare_for(module, dev, precision)
+    metrics = evaluate(assembled, module, split, dev, chosen.dtype, batch_size=batch_size,
+                       limit_batches=limit_batches, seed=seed, channels_last=chosen.channels_last)
     click.echo(_scored_line(assembled, split, scored, available, skipped), err=True)
     result: dict[str, Any] = {"split": split, "samples": scored, "skipped": skipped}
     result.update((k, v) for k, v in metrics.items() if k not in result)
@@ -417,8 +425,9 @@ def _scored_line(assembled: Any, split: str, scored: int, available: int, skippe
 @cli_options.device(default="cpu")
 @click.option("--top", type=click.IntRange(1), default=1, show_default=True,
               help="Also print the next most likely answers, with their probabilities.")
+@precision_option()
 def predict(name: str, images: tuple[Path, ...], weights: str | None, pretrained: bool, device: str,
-            top: int) -> None:
+            top: int, precision: str) -> None:
     """Predict for each IMAGE: `IMAGE  ANSWER  (confidence P)` (a clock reader: HH:MM)."""
     import torch
 
@@ -431,14 +440,14 @@ def predict(name: str, images: tuple[Path, ...], weights: str | None, pretrained
     _refuse_unless_it_predicts(name)
     assembled, module = load_model(name, pick_weights(name, weights, pretrained), device=device)
     dev = _device(device)
-    precision = prepare_for(module, dev)
+    chosen = prepare_for(module, dev, precision)
     for path in images:
         if not path.is_file():
             raise UsageError(f"no such image: {path}")
     inputs = [read_image(assembled, path) for path in images]  # every file readable first
     for path, x in zip(images, inputs):
-        with torch.no_grad(), autocast(dev, precision.dtype):
-            outputs = assembled.task.forward(module, (to_device(x[None], dev, precision.channels_last),))
+        with torch.no_grad(), autocast(dev, chosen.dtype):
+            outputs = assembled.task.forward(module, (to_device(x[None], dev, chosen.channels_last),))
         click.echo(_prediction_line(path, assembled.task.predict(outputs, top)[0]))
 
 
