@@ -77,10 +77,12 @@ def test_plain_progress_lines_carry_rate_and_eta():
     stream = io.StringIO()
     progress = Progress(3, stream, interval=0)
     progress.start(total=30)
+    progress.update(1, {"loss": 0.5}, 1000.0, epoch=0)  # the first batch: no rate to judge by yet
     progress.update(5, {"loss": 0.25}, 1234.0, epoch=0)
     progress.epoch_end(1, {"acc": 0.5}, 61)
     progress.close()
-    first, second = stream.getvalue().splitlines()
+    zeroth, first, second = stream.getvalue().splitlines()
+    assert zeroth == "epoch 1/3 step 1/30 loss=0.5 1000 img/s"
     assert first.startswith("epoch 1/3 step 5/30 loss=0.25 1234 img/s eta ")
     assert second == "epoch 1/3 step 5/30 val acc=0.5 (1m01s)"
 

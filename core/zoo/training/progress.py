@@ -64,6 +64,7 @@ class Progress:
         self.loss: str = ""
         self.rate: float | None = None
         self.started = self.last_line = time.perf_counter()
+        self.timed: tuple[float, int] | None = None  # (time, step) of the first update: ETA origin
 
     # ------------------------------------------------------------ events
 
@@ -71,6 +72,7 @@ class Progress:
         """The run has ``total`` optimizer updates; ``initial`` are already done (a resume)."""
         self.total, self.initial, self.step, self.epoch = total, initial, initial, epoch
         self.started = self.last_line = time.perf_counter()
+        self.timed = None
         if not self.use_bar:
             return
         from tqdm import tqdm
@@ -92,13 +94,16 @@ class Progress:
         if rate is not None:
             self.rate = rate
         advanced, self.step = step - self.step, step
+        if self.timed is None:  # the first batch pays one-off costs (cache rendering, kernel
+            self.timed = (time.perf_counter(), step)  # choice, compile): the ETA starts after it
         if self.bar is not None:
             self.bar.set_description_str(self._where(), refresh=False)
             self.bar.set_postfix_str(self._status(), refresh=False)
             self.bar.update(advanced)
         elif time.perf_counter() - self.last_line >= self.interval:
+            eta = self.eta()
             self._line(f"{self._where()} step {self.step}/{self.total} {self._status()}"
-                       f" eta {duration(self.eta())}")
+                       + (f" eta {duration(eta)}" if eta is not None else ""))
 
     def epoch_end(self, epoch: int, metrics: dict[str, float], seconds: float | None = None) -> None:
         """Epoch ``epoch`` (1-based) ended, or the run stopped in it: one kept line, val metrics."""
@@ -115,12 +120,13 @@ class Progress:
 
     # ------------------------------------------------------------ helpers
 
-    def eta(self) -> float:
-        """Seconds left for the run at the rate seen since ``start``."""
-        done = self.step - self.initial
-        if done <= 0:
-            return 0.0
-        return (time.perf_counter() - self.started) / done * max(0, self.total - self.step)
+    def eta(self) -> float | None:
+        """Seconds left for the run at the rate seen since the first update; None before a rate
+        can be seen (a first line saying "eta 30h" while a cache renders helps nobody)."""
+        if self.timed is None or self.step <= self.timed[1]:
+            return None
+        since, first = self.timed
+        return (time.perf_counter() - since) / (self.step - first) * max(0, self.total - self.step)
 
     def _where(self) -> str:
         return f"epoch {min(self.epoch + 1, self.epochs)}/{self.epochs}"
