@@ -543,3 +543,30 @@ def test_eval_takes_precision_like_run(toy, toy_weights):
         scores[precision] = json.loads(result.stdout.strip().splitlines()[-1])["mse"]
     assert abs(scores["bf16"] - scores["fp32"]) <= 0.05 * scores["fp32"] + 1e-3
     assert invoke("eval", "toy.regression", "--weights", toy_weights, "--precision", "fp8").exit_code == 2
+
+
+@pytest.mark.parametrize("device", ["auto", "cpu"])
+def test_predict_and_zoo_load_take_every_device_the_option_offers(toy, toy_weights, tmp_path, device):
+    """``--device auto`` (the option's own choice) resolves; it used to reach torch raw."""
+    from PIL import Image
+
+    import zoo
+
+    Image.new("L", (8, 8)).save(tmp_path / "x.png")
+    result = invoke("predict", "toy.regression", str(tmp_path / "x.png"), "--weights", toy_weights,
+                    "--device", device)
+    assert result.exit_code == 0, result.output
+    assert str(zoo.load(toy_weights, device=device).model.parameters().__next__().device) == "cpu"
+
+
+def test_a_bad_device_is_one_line_everywhere(toy, toy_weights, tmp_path):
+    from PIL import Image
+
+    import zoo
+
+    Image.new("L", (8, 8)).save(tmp_path / "x.png")
+    line = one_line_error(invoke("predict", "toy.regression", str(tmp_path / "x.png"), "--weights",
+                                 toy_weights, "--device", "foo"), 2)
+    assert "bad device 'foo'" in line
+    with pytest.raises(zoo.UsageError, match="bad device 'foo'"):
+        zoo.load(toy_weights, device="foo")

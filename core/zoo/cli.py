@@ -438,8 +438,8 @@ def predict(name: str, images: tuple[Path, ...], weights: str | None, pretrained
 
     report_failures()
     _refuse_unless_it_predicts(name)
-    assembled, module = load_model(name, pick_weights(name, weights, pretrained), device=device)
     dev = _device(device)
+    assembled, module = load_model(name, pick_weights(name, weights, pretrained), device=str(dev))
     chosen = prepare_for(module, dev, precision)
     for path in images:
         if not path.is_file():

@@ -208,10 +208,13 @@ def load(weights: str | Path, pretrained: bool = True, device: str = "cpu",
     ``.safetensors`` file or a URL (``URL#sha256=HEX``). The card says what to build.
 
     ``pretrained=False`` builds experiment ``weights`` untrained (eval mode, empty card).
-    ``experiment`` names the experiment of a file without a card (a ``.pt``).
+    ``experiment`` names the experiment of a file without a card (a ``.pt``). ``device`` is what
+    ``--device`` takes: ``auto``, ``cpu``, ``cuda``, ``cuda:N``, ``mps``.
     """
     from .loading import open_weights
+    from .training.runtime import pick_device
 
+    device = str(pick_device(str(device)))  # "auto" resolved, a bad name one clear UsageError
     spec = str(weights)
     if not pretrained:
         from .experiment import assemble, resolve
