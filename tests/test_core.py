@@ -237,3 +237,9 @@ def test_python_dash_m_and_version():
 def test_usage_error_type():
     with pytest.raises(UsageError):
         config.parse_sets(["novalue"])
+
+
+def test_info_refuses_set_on_a_component_rather_than_ignoring_it(toy):
+    result = CliRunner().invoke(cli, ["info", "toy-mlp", "--set", "model.width=0"])
+    assert result.exit_code == 2 and "--set applies to experiments; toy-mlp is a model" in result.output
+    assert CliRunner().invoke(cli, ["info", "toy-mlp"]).exit_code == 0

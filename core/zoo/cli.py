@@ -215,6 +215,9 @@ def info(name: str, sets: tuple[str, ...]) -> None:
         return _info_file(Path(name))
     kind, entry = _find(name)
     if kind != "experiments":
+        if sets:
+            raise UsageError(f"--set applies to experiments; {name} is a {kind[:-1]}: its defaults "
+                             "are below, set them on an experiment that uses it")
         echo(f"{name}: {kind[:-1]} from plugin {entry.plugin}")
         if entry.summary:
             echo(f"  {entry.summary}")
