@@ -123,6 +123,58 @@ def _write_published(src: Path, tmp: Path, dtype: str | None) -> None:
     save_file(tensors, str(tmp), metadata=metadata)
 
 
+def _read_index(index_file: Path) -> dict[str, Any]:
+    """The registry's index as it is on disk (``{}`` before the first publish), or one clear error."""
+    try:
+        data = json.loads(index_file.read_text()) if index_file.is_file() else {}
+    except (ValueError, RecursionError):
+        raise ZooError(f"{index_file} is not valid JSON; fix or remove it first") from None
+    if not isinstance(data, dict) or not isinstance(data.setdefault("weights", {}), dict):
+        raise ZooError(f"{index_file} is not a registry index")
+    return data
+
+
+def _entry(rel: str, sha256: str, size: int, name: str, tag: str, main: str | None,
+           higher: bool | None, card: Mapping[str, Any], dtype: str | None) -> dict[str, Any]:
+    """The index entry of a published file: where, what it hashes to, its metrics and card."""
+    return {
+        "url": rel,
+        "sha256": sha256,
+        "size": size,
+        "experiment": name,
+        "tag": tag,
+        "main_metric": main,
+        "higher_is_better": higher,
+        "metrics": card.get("metrics", {}),
+        "card": {k: card[k] for k in ("version", "torch_version", "created") if k in card}
+        | {section: _component(card.get("config", {}), section) for section in ("task", "data", "model")}
+        | {"dtype": dtype or "as trained"},
+        "published": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def _checked_source(source: Path, tag: str) -> tuple[Path, dict[str, Any], str, str, str | None,
+                                                     bool | None]:
+    """The weight file a run or path names, its card, experiment, tag and main metric (with its
+    direction): every usage error comes here, before anything is written."""
+    from .weights import read_card
+
+    if not isinstance(tag, str) or not NAME_RE.fullmatch(tag):
+        raise UsageError(f"invalid tag {tag!r}: expected letters, digits, '_', '-' and single dots")
+    path, summary = _weights_file(source)
+    card = read_card(path)
+    experiment = card.get("experiment")
+    if not experiment:
+        raise UsageError(f"{path} has no zoo card (zoo.experiment): only zoo weight files are published")
+    name, tag = parse_name(f"{experiment}:{tag}")
+    main, higher = _task_info(card.get("config", {}))
+    main = summary.get("main_metric") or main
+    problem = metrics_problem(main, higher, card.get("metrics", {}))
+    if problem is not None:
+        raise UsageError(f"cannot publish {path}: {problem}")
+    return path, card, name, tag, main, higher
+
+
 def publish(source: Path, registry_dir: Path | None = None, tag: str = DEFAULT_TAG,
             dtype: str | None = None, max_mb: float | None = 10.0, force: bool = False) -> dict[str, Any]:
     """Copy a run's weights into a registry folder and add/update its index entry, atomically.
@@ -131,25 +183,10 @@ def publish(source: Path, registry_dir: Path | None = None, tag: str = DEFAULT_T
     the old entry and file, or the new ones. Replacing an entry needs a better main metric (or
     ``force``): binaries in a git registry stay in its history forever.
     """
-    from .weights import read_card
-
-    if not isinstance(tag, str) or not NAME_RE.fullmatch(tag):
-        raise UsageError(f"invalid tag {tag!r}: expected letters, digits, '_', '-' and single dots")
     if max_mb is not None and not (math.isfinite(max_mb) and max_mb > 0):
         raise UsageError(f"invalid --max-mb {max_mb}: expected a positive number of megabytes")
-    path, summary = _weights_file(Path(source))
-    card = read_card(path)
-    experiment = card.get("experiment")
-    if not experiment:
-        raise UsageError(f"{path} has no zoo card (zoo.experiment): only zoo weight files are published")
-    name, tag = parse_name(f"{experiment}:{tag}")
-    key = f"{name}:{tag}"
-    metrics = card.get("metrics", {})
-    main, higher = _task_info(card.get("config", {}))
-    main = summary.get("main_metric") or main
-    problem = metrics_problem(main, higher, metrics)
-    if problem is not None:
-        raise UsageError(f"cannot publish {path}: {problem}")
+    path, card, name, tag, main, higher = _checked_source(Path(source), tag)
+    key, metrics = f"{name}:{tag}", card.get("metrics", {})
     registry_dir = Path(registry_dir) if registry_dir is not None else default_registry_dir()
     index_file = registry_dir / INDEX_FILE
     folder = _inside(registry_dir / name, registry_dir)
@@ -166,12 +203,7 @@ def publish(source: Path, registry_dir: Path | None = None, tag: str = DEFAULT_T
             raise ZooError(f"{path} is {size / 1e6:.1f} MB, over the {max_mb:g} MB limit: "
                            "try --dtype fp16, or raise --max-mb")
         with _locked(registry_dir):
-            try:
-                data = json.loads(index_file.read_text()) if index_file.is_file() else {}
-            except (ValueError, RecursionError):
-                raise ZooError(f"{index_file} is not valid JSON; fix or remove it first") from None
-            if not isinstance(data, dict) or not isinstance(data.setdefault("weights", {}), dict):
-                raise ZooError(f"{index_file} is not a registry index")
+            data = _read_index(index_file)
             old = data["weights"].get(key)
             old = old if isinstance(old, dict) else None
             if old is not None and not force:
@@ -181,21 +213,7 @@ def publish(source: Path, registry_dir: Path | None = None, tag: str = DEFAULT_T
             if not dest.exists():
                 placed = dest
             replace_from_temp(tmp, dest)
-            entry = {
-                "url": rel,
-                "sha256": sha256,
-                "size": size,
-                "experiment": name,
-                "tag": tag,
-                "main_metric": main,
-                "higher_is_better": higher,
-                "metrics": metrics,
-                "card": {k: card[k] for k in ("version", "torch_version", "created") if k in card}
-                | {section: _component(card.get("config", {}), section)
-                   for section in ("task", "data", "model")}
-                | {"dtype": dtype or "as trained"},
-                "published": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            }
+            entry = _entry(rel, sha256, size, name, tag, main, higher, card, dtype)
             problem = entry_problem(key, entry)
             if problem is not None:
                 raise UsageError(f"cannot publish {path}: {problem}")
