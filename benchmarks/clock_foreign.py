@@ -137,7 +137,9 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     np.save(args.out / "images.npy", images)
     np.save(args.out / "labels.npy", labels.astype(np.int64))
-    print(f"wrote {args.n} clocks to {args.out}")
+    print(f"wrote {args.n} clocks to {args.out}; score a reader with "
+          f"zoo eval NAME --pretrained --data {args.out} --split all --json")
+    print(f"clock_foreign clocks={args.n} hard={str(args.hard).lower()} seed={args.seed}")
 
 
 if __name__ == "__main__":
