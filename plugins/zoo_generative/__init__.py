@@ -64,7 +64,9 @@ def experiments() -> list[Experiment]:
                     "task.iw_images": 200}),
         Experiment("gan.mnist", "gan", "mnist", "dcgan",
                    "DCGAN-style GAN on MNIST, 256-d input, FD in LeNet feature space",
-                   {**mnist, **gan, "train.epochs": 20, "task.extractor": FD_EXTRACTOR}),
+                   # width 32: FD 11.7 at 20 epochs (width 16: 21.7), ≈ 26 min on one core
+                   {**mnist, **gan, "train.epochs": 20, "model.width": 32,
+                    "task.extractor": FD_EXTRACTOR}),
         Experiment("gan.butterfly", "gan", "imagefolder", "dcgan",
                    "DCGAN on a 64×64 RGB image folder (--data DIR), 256-d input",
                    {**folder, **gan, "train.epochs": 250, "task.fd_samples": 2000}),
