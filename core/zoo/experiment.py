@@ -138,14 +138,12 @@ def _with_data_path(config: cfg.RunConfig, data_path: str, switch: bool = True) 
     return dataclasses.replace(config, data=target, data_config=data_config)
 
 
-def dataset_for_path(experiment: Experiment | None, current: str, path: str,
-                     name: str | None = None) -> str:
+def dataset_for_path(experiment: Experiment | None, current: str, path: str, name: str) -> str:
     """The dataset that reads ``--data path``: ``current`` itself when it has a ``root`` field
     (and is not one of several candidates), else the first of the experiment's
     ``data_path_dataset`` names whose ``accepts(path)`` is true; one line naming every expected
     layout when none does."""
     reg = catalog()
-    name = name or (experiment.name if experiment else "the experiment")
     candidates = experiment.data_path_datasets if experiment else ()
     reads_root = "root" in cfg.field_types(reg.get("datasets", current).obj.Config)
     if reads_root and (current not in candidates or len(candidates) < 2):

@@ -31,7 +31,7 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 from ..env import cache_dir, offline
 from ..errors import UnknownName, UsageError, ZooError, printable
-from .files import atomic_write, check_regular, open_regular, replace_from_temp, sha256_file
+from .files import CHUNK, atomic_write, check_regular, open_regular, replace_from_temp, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,6 @@ RELATIVE_URL_RE = re.compile(r"[A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+)*")
 URL_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 INDEX_SCHEMES = ("http", "https", "hf")  # what an index entry may point to besides relative paths
 WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth")
-CHUNK = 1 << 20
 TIMEOUT = 30.0
 MAX_INDEX_BYTES = 16 << 20
 STALE_PART_SECONDS = 3600.0  # a temp download untouched this long belongs to a dead process

@@ -75,9 +75,9 @@ class Trainer:
         self._setup_process()
         self._setup_model(init_weights)
         self._setup_data()
-        updates_per_epoch = max(1, self.batches_per_epoch // self.cfg.accum_steps)
         self.params = phase_parameters(self.task, self.model, tuple(self.task.phases))
-        self.phases = {name: Phase.create(name, ps, self.cfg, updates_per_epoch, self.device, self.dtype)
+        self.phases = {name: Phase.create(name, ps, self.cfg, self.updates_per_epoch, self.device,
+                                          self.dtype)
                        for name, ps in self.params.items()}
         self.ema = None
         if self.cfg.ema:
@@ -150,13 +150,17 @@ class Trainer:
     # ------------------------------------------------------------ the loop
 
     @property
+    def updates_per_epoch(self) -> int:
+        """Optimizer updates per epoch: batches ÷ ``accum_steps`` (at least one)."""
+        return max(1, self.batches_per_epoch // self.cfg.accum_steps)
+
+    @property
     def done(self) -> bool:
         return bool(self.cfg.max_steps and self.global_step >= self.cfg.max_steps)
 
     def fit(self) -> dict[str, Any]:
         cfg = self.cfg
-        updates_per_epoch = max(1, self.batches_per_epoch // cfg.accum_steps)
-        epochs = planned_epochs(cfg.epochs, updates_per_epoch, cfg.max_steps)
+        epochs = planned_epochs(cfg.epochs, self.updates_per_epoch, cfg.max_steps)
         if self.main:
             print(f"zoo: training {self.config.experiment} on {self.device} ({self.precision.describe()}; "
                   f"{self.world} process{'es' if self.world > 1 else ''}): {self.plan(epochs)} → "
@@ -165,7 +169,7 @@ class Trainer:
         self.bad_step = torch.tensor(-1, device=self.device)  # first non-finite loss, without a sync
         self.meter, self.stop_requested = Meter(), 0
         progress = Progress(epochs, sys.stderr, bar=self.progress, enabled=self.main)
-        progress.start(total_steps(cfg.epochs, updates_per_epoch, cfg.max_steps), self.global_step,
+        progress.start(total_steps(cfg.epochs, self.updates_per_epoch, cfg.max_steps), self.global_step,
                        self.epoch)
         restore_signals = self.catch_signals()
         try:
@@ -242,8 +246,7 @@ class Trainer:
         """The start line's account of the work, true under ``--max-steps`` too."""
         cfg = self.cfg
         per_epoch = f"{self.batches_per_epoch} batches of {cfg.batch_size}"
-        updates_per_epoch = max(1, self.batches_per_epoch // cfg.accum_steps)
-        if cfg.max_steps and cfg.max_steps < cfg.epochs * updates_per_epoch:
+        if cfg.max_steps and cfg.max_steps < cfg.epochs * self.updates_per_epoch:
             return f"{cfg.max_steps} steps (--max-steps) in {epochs} epoch(s) of {per_epoch}"
         return f"{cfg.epochs} epoch(s) × {per_epoch}"
 
