@@ -53,6 +53,16 @@ def test_info_prints_assembly_and_params(toy):
     assert "params: 529" in result.output
 
 
+def test_info_shows_what_set_accepts(toy):
+    """Each setting's line names the range or choices that ``--set`` checks."""
+    lines = invoke("info", "toy.regression").output.splitlines()
+    assert "  train.lr = 0.001  (value > 0)" in lines
+    assert "  train.precision = 'auto'  (one of auto, fp32, bf16, fp16)" in lines
+    assert "  model.hidden = 16" in lines  # no range declared: nothing invented
+    component = invoke("info", "clock-wild").output.splitlines()
+    assert "  tilt_p = 0.75  (0 <= value <= 1)" in component
+
+
 def test_unknown_name_exits_2_with_close_match(toy):
     result = invoke("info", "toy.regresion")
     assert result.exit_code == 2

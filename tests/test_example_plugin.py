@@ -144,6 +144,17 @@ def test_plugin_command_runs(venv: Venv) -> None:
     assert {"o", "x", "+"} <= set(art) and len(art.splitlines()) > 10, art
 
 
+def test_the_examples_declared_ranges_guard_set_and_show_in_info(venv: Venv) -> None:
+    """``zoo.ranged`` in a third-party Config: ``zoo info`` shows the range, ``--set`` outside it
+    is one line and exit 2 before any work."""
+    info = venv.zoo("info", "spirals.two").stdout
+    assert "  data.arms = 2  (value >= 2)" in info.splitlines(), info
+    refused = venv.run(venv.bin / "zoo", "run", "spirals.two", "--set", "data.arms=1", "--out", venv.root / "no-run")
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert refused.stderr.strip() == "zoo: error: bad value for data.arms: 1 (expected value >= 2)", refused.stderr
+    assert not (venv.root / "no-run").exists()
+
+
 def test_zoo_run_one_batch_then_publish_and_pull_the_weights(venv: Venv) -> None:
     run_dir = venv.root / "run"
     done = venv.zoo("run", "spirals.two", "--max-steps", "1", "--limit-batches", "1", "--out", run_dir)

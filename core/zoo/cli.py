@@ -8,8 +8,9 @@ import logging
 import os
 import sys
 import traceback
+import typing
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, Literal, NoReturn
 
 import click
 
@@ -196,13 +197,21 @@ def _find(name: str) -> tuple[str, Any]:
     raise UnknownName("name", name, everything)
 
 
+def _echo_fields(settings: Any, prefix: str = "") -> None:
+    """One line per setting, with the range or choices ``--set`` will check: what is allowed."""
+    types = cfg.field_types(type(settings))
+    for f in dataclasses.fields(settings):
+        allowed = cfg.field_range(f)
+        choices = typing.get_args(types[f.name]) if typing.get_origin(types[f.name]) is Literal else ()
+        note = f"  ({allowed})" if allowed is not None else f"  (one of {', '.join(choices)})" if choices else ""
+        click.echo(f"  {prefix}{f.name} = {getattr(settings, f.name)!r}{note}")
+
+
 def _echo_settings(config: cfg.RunConfig) -> None:
     for section in ("task", "data", "model", "train"):
-        obj = config.section(section)
         component = "" if section == "train" else f" ({getattr(config, section)})"
         click.echo(f"{section}{component}:")
-        for key, value in dataclasses.asdict(obj).items():
-            click.echo(f"  {section}.{key} = {value!r}")
+        _echo_fields(config.section(section), f"{section}.")
 
 
 @cli.command()
@@ -221,8 +230,7 @@ def info(name: str, sets: tuple[str, ...]) -> None:
         echo(f"{name}: {kind[:-1]} from plugin {entry.plugin}")
         if entry.summary:
             echo(f"  {entry.summary}")
-        for key, value in dataclasses.asdict(entry.obj.Config()).items():
-            click.echo(f"  {key} = {value!r}")
+        _echo_fields(entry.obj.Config())
         return
     from .experiment import assemble, count_parameters, resolve
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from zoo import Task, UsageError, ranged
 
@@ -141,7 +141,7 @@ class VAE(Task):
 
     @dataclass
     class Config:
-        likelihood: str = "bernoulli"  # bernoulli | gaussian
+        likelihood: Literal["bernoulli", "gaussian"] = "bernoulli"
         sigma: float = ranged(0.1, 0, lo_open=True)  # the Gaussian decoder's fixed pixel std
         iw_samples: int = ranged(100, 0)  # k of the importance-weighted bound; 0 skips it
         iw_images: int = ranged(256, 0)  # bound on the first N evaluation images (0: all); k decodes each

@@ -32,9 +32,10 @@ class Spirals(zoo.Dataset):
 
     @dataclass
     class Config:
-        size: int = 2048  # training points; val and test get a quarter each
-        arms: int = 2
-        noise: float = 0.03
+        # zoo.ranged declares what --set may give; bad values stop with one line before any work
+        size: int = zoo.ranged(2048, 4)  # training points; val and test get a quarter each
+        arms: int = zoo.ranged(2, 2)
+        noise: float = zoo.ranged(0.03, 0)
 
     def input_shape(self) -> tuple[int, ...]:
         return (2,)
@@ -58,7 +59,7 @@ class SpiralArm(zoo.Task):
 
     @dataclass
     class Config:
-        arms: int = 2
+        arms: int = zoo.ranged(2, 2)
 
     def outputs(self, input_shape: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
         return {"logits": (self.config.arms,)}
@@ -91,8 +92,8 @@ class SpiralMLP(zoo.Model):
 
     @dataclass
     class Config:
-        width: int = 64
-        depth: int = 2
+        width: int = zoo.ranged(64, 1)
+        depth: int = zoo.ranged(2, 0)  # hidden layers; 0 is a linear classifier
 
     def build(self, spec: zoo.Spec):
         from math import prod
