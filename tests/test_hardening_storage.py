@@ -24,7 +24,7 @@ from safetensors.torch import load_file, save_file
 
 from zoo.cli import cli, json_line
 from zoo.errors import printable
-from zoo.storage import files, hub, publish, weights
+from zoo.storage import files, hub, publish, transfer, weights
 
 from conftest import run_zoo, zoo_env
 
@@ -528,8 +528,8 @@ def test_bad_download_timeout_is_refused(reg, monkeypatch, value):
 
 
 def test_default_deadline_grows_with_the_size():
-    assert hub.download_seconds(None) == hub.DOWNLOAD_FLOOR_SECONDS
-    assert hub.download_seconds(1 << 30) > hub.download_seconds(1 << 20) > hub.DOWNLOAD_FLOOR_SECONDS
+    assert transfer.download_seconds(None) == transfer.DOWNLOAD_FLOOR_SECONDS
+    assert transfer.download_seconds(1 << 30) > transfer.download_seconds(1 << 20) > transfer.DOWNLOAD_FLOOR_SECONDS
 
 
 # ------------------------------------------------------------------ 8. only regular files are read
@@ -707,7 +707,7 @@ def test_disk_full_while_downloading_caches_nothing(reg, monkeypatch):
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(hub, "_copy", full)
+    monkeypatch.setattr(transfer, "_copy", full)
     one_line_error(invoke("pull", "toy.regression"), 1, "No space left on device", "nothing was cached")
     assert [p for p in hub.weights_dir().rglob("*") if p.is_file()] == []
 

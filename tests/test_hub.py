@@ -20,7 +20,7 @@ from click.testing import CliRunner
 
 from zoo import loading
 from zoo.cli import cli
-from zoo.storage import files, hub, publish
+from zoo.storage import files, hub, publish, transfer
 
 from conftest import SUBPROCESS_TIMEOUT, assert_no_crash, run_zoo, zoo_env
 
@@ -470,7 +470,7 @@ def test_written_files_get_umask_permissions_not_mkstemps_0600(tmp_path, toy, mo
         entry = publish.publish(write_weights(tmp_path / "w.safetensors"), reg)
         served = Served(reg.parent)
         try:
-            fetched = hub.download(f"{served.url}/registry/{entry['url']}", tmp_path / "cache" / "w.safetensors",
+            fetched = transfer.download(f"{served.url}/registry/{entry['url']}", tmp_path / "cache" / "w.safetensors",
                                    entry["sha256"])
         finally:
             served.close()

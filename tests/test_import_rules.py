@@ -2,7 +2,7 @@
 
     base       errors, env, config, api, hookspecs, _catalog
     plugins    the plugin manager (zoo.plugins)
-    storage    zoo.storage.*: files, weights, checkpoint, hub, publish
+    storage    zoo.storage.*: files, weights, checkpoint, transfer, hub, publish
     assembly   zoo.experiment, zoo.loading
     training   zoo.training.*
     front      zoo.cli, zoo.cli_options, zoo.datasources, zoo.python_api, zoo.testing, zoo (the package)

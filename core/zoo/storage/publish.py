@@ -23,16 +23,14 @@ from .hub import (
     INDEX_FILE,
     INDEX_FORMAT,
     NAME_RE,
-    SHA256_RE,
     _inside,
-    _lock_partial,
     _warn,
     entry_problem,
     is_remote,
     metrics_problem,
     parse_name,
-    sweep_partials,
 )
+from .transfer import SHA256_RE, lock_partial, sweep_partials
 
 
 def default_registry_dir() -> Path:
@@ -193,7 +191,7 @@ def publish(source: Path, registry_dir: Path | None = None, tag: str = DEFAULT_T
     folder.mkdir(parents=True, exist_ok=True)
     sweep_partials(folder)  # temp files of killed publishes
     fd, tmp_name = tempfile.mkstemp(prefix=f".{tag}.", suffix=".part", dir=folder)
-    _lock_partial(fd)  # held until publish ends (fd open): other sweeps leave this file alone
+    lock_partial(fd)  # held until publish ends (fd open): other sweeps leave this file alone
     tmp = Path(tmp_name)
     placed: Path | None = None  # a new weight file not yet in a committed index
     try:
