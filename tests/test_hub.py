@@ -480,3 +480,33 @@ def test_written_files_get_umask_permissions_not_mkstemps_0600(tmp_path, toy, mo
             assert stat.S_IMODE(path.stat().st_mode) == 0o644, path
     finally:
         os.umask(old)
+
+
+# ------------------------------------------------------------------ zoo cache
+
+
+def test_zoo_cache_lists_a_pull_and_clears_what_has_not_been_used(server):
+    """A pulled file is listed with its size; a pull served from the cache counts as a use, so
+    ``clear --older-than`` keeps it; once unused long enough it goes, and the next pull fetches it."""
+    served, entry = server
+    path = Path(invoke("pull", "toy.regression").stdout.strip())
+    listed = invoke("cache", "list")
+    assert listed.exit_code == 0, listed.output
+    row = next(ln for ln in listed.output.splitlines() if ln.startswith("weights "))
+    assert row.endswith(path.relative_to(hub.zoo_home()).as_posix()) and "today" in row
+    assert any(ln.startswith("index ") for ln in listed.output.splitlines())  # the remote index's copy
+
+    month_ago = time.time() - 30 * 86400
+    os.utime(path, (month_ago, month_ago))
+    assert invoke("pull", "toy.regression").exit_code == 0  # a cache hit: used now
+    kept = invoke("cache", "clear", "--kind", "weights", "--older-than", "7")
+    assert kept.exit_code == 0 and path.is_file() and "0 entries" in kept.output, kept.output
+
+    os.utime(path, (month_ago, month_ago))
+    dry = invoke("cache", "clear", "--kind", "weights", "--older-than", "7", "--dry-run")
+    assert "would remove weights" in dry.output and path.is_file(), dry.output
+    gone = invoke("cache", "clear", "--kind", "weights", "--older-than", "7")
+    assert gone.exit_code == 0 and not path.exists(), gone.output
+    assert "1 entries, freed" in gone.output
+    assert served.hits(".safetensors") == 1
+    assert Path(invoke("pull", "toy.regression").stdout.strip()) == path and served.hits(".safetensors") == 2

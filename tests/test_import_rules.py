@@ -5,7 +5,7 @@
     storage    zoo.storage.*: files, weights, checkpoint, transfer, hub, publish
     assembly   zoo.experiment, zoo.loading
     training   zoo.training.*
-    front      zoo.cli, zoo.cli_options, zoo.datasources, zoo.python_api, zoo.testing, zoo (the package)
+    front      zoo.cli, zoo.cli_options, zoo.caches, zoo.datasources, zoo.python_api, zoo.testing, zoo (the package)
 
 A module may import its own layer and the layers below it, never one above; core never imports
 a plugin; plugins import only what ``zoo`` itself exports (and the kit, ``zoo.testing``).
@@ -33,7 +33,7 @@ def module_name(path: Path) -> str:
 def layer(module: str) -> str:
     """``zoo.storage.hub`` → ``storage``; unknown core modules fail the test that lists them."""
     parts = module.split(".")
-    if parts == ["zoo"] or parts[1] in ("cli", "cli_options", "datasources", "python_api", "testing",
+    if parts == ["zoo"] or parts[1] in ("cli", "cli_options", "caches", "datasources", "python_api", "testing",
                                         "__main__"):
         return "front"
     first = parts[1]

@@ -539,9 +539,11 @@ def _add_plugin_commands(group: click.Group) -> None:
         exit_with(e)
 
 
+from .caches import cache_group  # noqa: E402  (click only: `zoo cache list`)
 from .datasources import data_group  # noqa: E402  (click only: `zoo data pull mnist`)
 
 cli.add_command(data_group)
+cli.add_command(cache_group)
 
 
 def main() -> None:

@@ -15,6 +15,7 @@ Numpy and the standard library only: no torch, so worker processes start quickly
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -145,4 +146,6 @@ def _open(folder: Path, geometry: bool = False) -> tuple[np.ndarray, ...]:
     arrays = tuple(np.load(folder / n, mmap_mode="r", allow_pickle=False) for n in names)
     if len({len(a) for a in arrays}) != 1:
         raise ValueError(f"inconsistent cache {folder}")
+    with contextlib.suppress(OSError):  # "last used", which `zoo cache clear --older-than` reads
+        os.utime(folder)
     return arrays

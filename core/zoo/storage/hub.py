@@ -118,6 +118,8 @@ def _valid_cached(path: Path, sha256: str, size: int | None) -> bool:
     if not path.is_file():
         return False
     if (size is None or path.stat().st_size == size) and sha256_file(path) == sha256:
+        with contextlib.suppress(OSError):  # its "last used" for `zoo cache clear --older-than`
+            os.utime(path)
         return True
     _warn(f"cached {path} is corrupt; fetching it again")
     path.unlink(missing_ok=True)
