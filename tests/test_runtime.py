@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import time
 
 import pytest
 import torch
@@ -128,9 +130,14 @@ def test_cached_clocks_are_the_rendered_clocks_and_are_rendered_once(tmp_path, m
     def refuse(*args):
         raise AssertionError("rendered again")
 
+    folders = [p for p in (tmp_path / "cache").glob("*/*") if p.is_dir()]
+    for folder in folders:
+        os.utime(folder, (0, 0))
     monkeypatch.setattr(cache, "_render_all", refuse)
     again = assemble(resolve("clock.multihead", TINY_CLOCKS)).dataset.split("val", 3)
     assert torch.equal(again.get_batch(torch.arange(8))[0], split.get_batch(torch.arange(8))[0])
+    used = [p for p in folders if p.stat().st_mtime > time.time() - 60]
+    assert len(used) == 1  # opening the val split is a use, for `zoo cache clear --older-than`
 
 
 def test_in_memory_splits_skip_dataloader_workers_unless_asked(tmp_path, monkeypatch):
