@@ -343,6 +343,15 @@ def test_predict_on_files_that_are_not_images(toy_weights, tmp_path, content):
     assert "cannot read" in line and "bad.png" in line
 
 
+def test_predict_on_a_folder_says_so_before_loading_any_weights(toy, tmp_path):
+    folder = tmp_path / "photos.png"
+    folder.mkdir()
+    line = one_line_error(invoke("predict", "toy.regression", str(folder), "--weights", "nowhere.safetensors"), 2)
+    assert line.endswith(f"{folder} is a directory; expected an image"), line
+    line = one_line_error(invoke("predict", "toy.regression", str(tmp_path / "gone.png"), "--weights", "x"), 2)
+    assert line.endswith(f"no such image: {tmp_path / 'gone.png'}"), line
+
+
 @pytest.mark.parametrize("side", [40, 50])  # 1600 px: PIL only warns; 2500 px: PIL raises
 def test_predict_refuses_decompression_bombs(toy_weights, tmp_path, monkeypatch, side):
     from PIL import Image

@@ -546,7 +546,8 @@ def fifo(tmp_path):
 
 
 @pytest.mark.parametrize("args", [["info", "{fifo}"], ["eval", "toy.regression", "--weights", "{fifo}"],
-                                  ["pull", "toy.regression"], ["list", "--pretrained"]])
+                                  ["pull", "toy.regression"], ["list", "--pretrained"],
+                                  ["predict", "toy.regression", "{fifo}", "--weights", "nowhere.safetensors"]])
 def test_a_fifo_is_refused_not_waited_on(tmp_path, toy, toy_site, fifo, args):
     """In a real process with a timeout: a hang here must fail the test, not stall the suite."""
     registry = tmp_path / "registry"

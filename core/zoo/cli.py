@@ -444,17 +444,17 @@ def predict(name: str, images: tuple[Path, ...], weights: str | None, pretrained
 
     from .loading import load_model
     from .python_api import read_image
+    from .storage.files import check_regular
     from .training.data import to_device
     from .training.runtime import autocast
 
     report_failures()
     _refuse_unless_it_predicts(name)
+    for path in images:  # before any weights load: absent, a folder, a FIFO or /dev/zero is one line
+        check_regular(path, "image")
     dev = _device(device)
     assembled, module = load_model(name, pick_weights(name, weights, pretrained), device=str(dev))
     chosen = prepare_for(module, dev, precision)
-    for path in images:
-        if not path.is_file():
-            raise UsageError(f"no such image: {path}")
     inputs = [read_image(assembled, path) for path in images]  # every file readable first
     for path, x in zip(images, inputs):
         with torch.no_grad(), autocast(dev, chosen.dtype):

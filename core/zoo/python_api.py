@@ -23,6 +23,7 @@ from ._catalog import Entry, name_matcher, natural_key
 from .errors import UsageError, ZooError
 from .plugins import catalog
 from .storage import hub
+from .storage.files import check_regular
 
 if TYPE_CHECKING:
     import torch
@@ -162,8 +163,7 @@ class Loaded:
     def load_image(self, path: str | Path) -> torch.Tensor:
         """One image file converted exactly as training inputs are."""
         path = Path(path)
-        if not path.is_file():
-            raise UsageError(f"no such image: {path}")
+        check_regular(path, "image")  # absent, a folder, a FIFO or /dev/zero: one line, no hang
         return read_image(self.assembled, path)
 
     def predict(self, images: str | Path | torch.Tensor | Iterable[Any]) -> builtins.list[str]:

@@ -65,19 +65,20 @@ def open_regular(path: Path, what: str = "weight file") -> Any:
     non-blocking and checking the opened descriptor (not the name) leaves no window to swap it.
     """
     path = Path(path)
+    a = "an" if what[:1] in "aeiou" else "a"
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except FileNotFoundError:
         raise UsageError(f"no such {what}: {path}") from None
     except IsADirectoryError:
-        raise UsageError(f"{path} is a directory, not a {what}") from None
+        raise UsageError(f"{path} is a directory, not {a} {what}") from None
     except OSError as e:
         raise ZooError(f"cannot read {path}: {e.strerror or e}") from None
     mode = os.fstat(fd).st_mode
     if not stat.S_ISREG(mode):
         os.close(fd)
         kind = "a directory" if stat.S_ISDIR(mode) else "not a regular file (FIFO, socket or device)"
-        raise UsageError(f"{path} is {kind}; expected a {what}")
+        raise UsageError(f"{path} is {kind}; expected {a} {what}")
     if hasattr(os, "O_NONBLOCK"):
         os.set_blocking(fd, True)
     return os.fdopen(fd, "rb")
