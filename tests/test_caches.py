@@ -69,8 +69,8 @@ def test_list_names_each_kind_and_the_total(filled, home):
     result = invoke("cache", "list")
     assert result.exit_code == 0, result.output
     rows = result.output.splitlines()
-    assert rows[0] == f"ZOO_HOME: {home}"
-    listed = sorted((row.split()[0], row.split()[-1]) for row in rows[1:-1])
+    assert rows[0] == f"ZOO_HOME: {home}" and rows[1].split() == ["KIND", "SIZE", "LAST", "USED", "PATH"]
+    listed = sorted((row.split()[0], row.split()[-1]) for row in rows[2:-1])
     assert listed == [("data", "cache/SyntheticClocks/a761273a5936ac72ab3a"),
                       ("index", f"registry/{HEX16}.json"),
                       ("partial", "cache/SyntheticClocks/.part-k2j3"),
@@ -78,7 +78,7 @@ def test_list_names_each_kind_and_the_total(filled, home):
                       ("weights", f"weights/m.x/default-{HEX16}.safetensors")], rows
     assert rows[-1] == "total: 5 entries, 2.2 KB"  # 100 + 50 + 2000 + 5 + 3 bytes
     only = invoke("cache", "list", "--kind", "data").output.splitlines()
-    assert len(only) == 3 and only[1].startswith("data ") and only[2] == "total: 1 entries, 2.0 KB"
+    assert len(only) == 4 and only[2].startswith("data ") and only[3] == "total: 1 entries, 2.0 KB"
 
 
 def test_clear_removes_zoos_entries_and_nothing_else(filled, outside):

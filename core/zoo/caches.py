@@ -123,6 +123,7 @@ def list_command(kind: tuple[str, ...]) -> None:
     """Each cached entry: kind, size, last use, name; then the total."""
     found = [e for e in entries() if not kind or e.kind in kind]
     click.echo(f"ZOO_HOME: {cache_dir()}")
+    click.echo(f"{'KIND':<8} {'SIZE':>9}  {'LAST USED':>10}  PATH")
     for e in found:
         click.echo(f"{e.kind:<8} {human(e.size):>9}  {_age(e.last_used):>10}  {e.name}")
     click.echo(f"total: {len(found)} entries, {human(sum(e.size for e in found))}")
