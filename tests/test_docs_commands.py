@@ -1,7 +1,7 @@
 """Every short ``zoo …`` command shown in README.md and docs/*.md runs as written.
 
 Commands are taken from fenced code blocks. Those that take seconds run here, in-process: list,
-info, plugins, data list, --help, pull, and eval/predict/sample/interpolate with ``--pretrained``
+info, plugins, data list, cache list, --help, pull, and eval/predict/sample/interpolate with ``--pretrained``
 (eval on one batch: ``--limit-batches 1`` is appended, the rest is as written). Synopses
 (``NAME``, ``[…]``, ``A|B``), trainings, publishing, pulls of data, and commands naming the
 reader's folders (``--data``) or files from a past run are not run here.
@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # the per-test isolation removes ZOO_DATA, so it is read here, at collection.
 SHARED = os.environ.get("ZOO_DATA") or str(ROOT.parent / "shared" / "data")
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-FAST = {"list", "info", "plugins", "data", "pull", "eval", "predict", "sample", "interpolate"}
+FAST = {"list", "info", "plugins", "data", "pull", "eval", "predict", "sample", "interpolate", "cache"}
 PLACEHOLDER = re.compile(r"\b[A-Z][A-Z_]{1,}\b|[\[\]|<>*]|~|\.\.\.|…")
 
 
@@ -67,6 +67,8 @@ def runnable(command: str) -> bool:
         return False  # the reader's own folder
     if args[0] == "data" and args[1:2] != ["list"]:
         return False  # pulls are tested against local copies in test_data_pull.py
+    if args[0] == "cache" and args[1:2] != ["list"]:
+        return False  # clearing is tested in test_caches.py
     return True
 
 
