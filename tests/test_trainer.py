@@ -199,6 +199,21 @@ def test_ema_weights_are_saved_and_follow_the_decay(toy, tmp_path):
     assert not torch.allclose(saved["4.weight"], steps[-1]["4.weight"], atol=1e-4)
 
 
+def test_ema_warmup_ramps_the_decay_so_early_averages_follow_the_weights(toy, tmp_path):
+    """``train.ema_warmup``: timm's warm-up, decay 1 − (1 + n)^(−2/3) at the n-th update after the
+    copy, capped at ema_decay: an average started with the training does not lag it for epochs."""
+    trainer = plain_trainer(tmp_path / "r", **{"train.ema": True, "train.ema_decay": 0.9,
+                                               "train.ema_warmup": True, "train.max_steps": 3})
+    start, batches = trainer.model, first_batches(trainer, 3)
+    steps = sgd_by_hand(start, batches, lr=0.5)
+    ema = dict(steps[0])
+    for n, weights in enumerate(steps[1:], start=1):
+        decay = min(1 - (1 + n) ** (-2 / 3), 0.9)  # 0.370, 0.519: well below 0.9
+        ema = {k: decay * ema[k] + (1 - decay) * weights[k] for k in ema}
+    trainer.fit()
+    assert_weights(load_file(tmp_path / "r" / "model.safetensors"), ema, "warmed-up EMA weights")
+
+
 def test_optimizer_and_schedule_flags_reach_the_trainer(toy, tmp_path):
     """The same settings through the CLI: they parse, train, and the checkpoint keeps the EMA."""
     result = invoke("run", "toy.regression", "--epochs", "1", "--out", str(tmp_path / "r"), "--set",

@@ -100,6 +100,7 @@ class TrainConfig:
     accum_steps: int = ranged(1, 1)
     ema: bool = False
     ema_decay: float = ranged(0.999, 0, 1, lo_open=True, hi_open=True)
+    ema_warmup: bool = False  # timm's use_warmup: decay ramps 1 − (1 + step)^(−2/3) up to ema_decay
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     compile: bool = False

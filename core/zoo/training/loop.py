@@ -83,7 +83,7 @@ class Trainer:
         if self.cfg.ema:
             from timm.utils import ModelEmaV3
 
-            self.ema = ModelEmaV3(self.model, decay=self.cfg.ema_decay)
+            self.ema = ModelEmaV3(self.model, decay=self.cfg.ema_decay, use_warmup=self.cfg.ema_warmup)
         self.epoch = self.batch_in_epoch = self.global_step = self.micro_step = 0
         self.best: float | None = None
         self.run_dir = Path(run_dir) if run_dir else default_run_dir(config.experiment)
