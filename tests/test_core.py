@@ -63,6 +63,21 @@ def test_info_shows_what_set_accepts(toy):
     assert "  tilt_p = 0.75  (0 <= value <= 1)" in component
 
 
+def test_info_still_lists_settings_whose_annotation_does_not_resolve(capsys):
+    """A plugin may annotate with a name imported only under TYPE_CHECKING: info shows the value."""
+    import dataclasses
+
+    from zoo.cli import _echo_fields
+
+    @dataclasses.dataclass
+    class Config:
+        mode: "NotImportedHere" = "fast"  # noqa: F821
+        width: int = 4
+
+    _echo_fields(Config())
+    assert capsys.readouterr().out.splitlines() == ["  mode = 'fast'", "  width = 4"]
+
+
 def test_unknown_name_exits_2_with_close_match(toy):
     result = invoke("info", "toy.regresion")
     assert result.exit_code == 2

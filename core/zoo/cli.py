@@ -10,7 +10,7 @@ import sys
 import traceback
 import typing
 from pathlib import Path
-from typing import Any, Literal, NoReturn
+from typing import Any, NoReturn
 
 import click
 
@@ -199,10 +199,14 @@ def _find(name: str) -> tuple[str, Any]:
 
 def _echo_fields(settings: Any, prefix: str = "") -> None:
     """One line per setting, with the range or choices ``--set`` will check: what is allowed."""
-    types = cfg.field_types(type(settings))
+    try:
+        types = cfg.field_types(type(settings))
+    except Exception:  # a plugin's annotation that does not resolve: show the values without choices
+        types = {}
     for f in dataclasses.fields(settings):
         allowed = cfg.field_range(f)
-        choices = typing.get_args(types[f.name]) if typing.get_origin(types[f.name]) is Literal else ()
+        kind = types.get(f.name)
+        choices = typing.get_args(kind) if typing.get_origin(kind) is typing.Literal else ()
         note = f"  ({allowed})" if allowed is not None else f"  (one of {', '.join(choices)})" if choices else ""
         click.echo(f"  {prefix}{f.name} = {getattr(settings, f.name)!r}{note}")
 
