@@ -71,7 +71,7 @@ def test_info_still_lists_settings_whose_annotation_does_not_resolve(capsys):
 
     @dataclasses.dataclass
     class Config:
-        mode: "NotImportedHere" = "fast"  # noqa: F821
+        mode: NotImportedHere = "fast"  # noqa: F821
         width: int = 4
 
     _echo_fields(Config())
