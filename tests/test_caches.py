@@ -119,3 +119,19 @@ def test_bad_age_is_one_line_exit_2(filled, days):
 def test_empty_or_missing_home_lists_nothing(home):
     result = invoke("cache", "list")
     assert result.exit_code == 0 and result.output.splitlines()[-1] == "total: 0 entries, 0 B"
+
+
+def test_an_unreadable_folder_is_skipped_not_a_traceback(filled, home, monkeypatch):
+    """Permissions or a folder removed meanwhile: ``iterdir`` fails there, the rest is listed."""
+    locked = home / "cache" / "SyntheticClocks"
+    real_iterdir = Path.iterdir
+
+    def iterdir(self):
+        if self == locked:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_iterdir(self)
+
+    monkeypatch.setattr(Path, "iterdir", iterdir)
+    result = invoke("cache", "list")
+    assert result.exit_code == 0 and "Traceback" not in result.output, result.output
+    assert "weights/m.x/default-" in result.output and "SyntheticClocks" not in result.output

@@ -51,20 +51,31 @@ def _size(path: Path) -> int:
 
 
 def _entry(kind: str, path: Path, home: Path) -> Entry:
-    return Entry(kind, path.relative_to(home).as_posix(), path, _size(path), path.lstat().st_mtime)
+    try:
+        size, used = _size(path), path.lstat().st_mtime
+    except OSError:  # unreadable, or removed by another process meanwhile: size unknown
+        size, used = 0, 0.0
+    return Entry(kind, path.relative_to(home).as_posix(), path, size, used)
+
+
+def _children(folder: Path, want_dirs: bool) -> list[Path]:
+    """Real sub-folders (or regular files) only: a symlink is never followed, so nothing outside
+    ``$ZOO_HOME`` is seen; a folder that cannot be read shows nothing."""
+    try:
+        if not folder.is_dir() or folder.is_symlink():
+            return []
+        return sorted(p for p in folder.iterdir()
+                      if not p.is_symlink() and (p.is_dir() if want_dirs else p.is_file()))
+    except OSError:
+        return []
 
 
 def _dirs(folder: Path) -> list[Path]:
-    """Real sub-folders only: a symlink is never followed, so nothing outside ``$ZOO_HOME`` is seen."""
-    if not folder.is_dir() or folder.is_symlink():
-        return []
-    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.is_symlink())
+    return _children(folder, want_dirs=True)
 
 
 def _files(folder: Path) -> list[Path]:
-    if not folder.is_dir() or folder.is_symlink():
-        return []
-    return sorted(p for p in folder.iterdir() if p.is_file() and not p.is_symlink())
+    return _children(folder, want_dirs=False)
 
 
 def entries(home: Path | None = None) -> Iterator[Entry]:
