@@ -185,6 +185,44 @@ def test_gan_steps_are_generator_and_discriminator(mnist_root: Path) -> None:
         a.task.loss(model, (torch.rand(2, 1, 28, 28),), "main")
 
 
+def test_hinge_loss_and_spectral_norm_train_and_round_trip(mnist_root: Path, tmp_path: Path) -> None:
+    """The SN-GAN options: the discriminator's layers are spectrally normalised (largest singular
+    value ≈ 1 after a few power iterations, no batch norm), the hinge losses are what they say,
+    and the weights reload into the same layout."""
+    from safetensors.torch import load_file, save_file
+
+    a = parts("gan.mnist", mnist_root, **{"task.loss": "hinge", "model.spectral_norm": "true"})
+    model = a.build_model()
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in model.discriminator.modules())
+    conv = model.discriminator.net[2]
+    for _ in range(30):
+        conv(torch.rand(2, 4, 14, 14))  # each training-mode call runs one power iteration
+    sigma = torch.linalg.matrix_norm(conv.weight.detach().flatten(1), ord=2)
+    assert abs(float(sigma) - 1) < 0.05
+    x = torch.rand(8, 1, 28, 28)
+    model.eval()  # spectral norm's power iteration and its u, v are fixed in eval mode
+    torch.manual_seed(3)
+    d_loss, _ = a.task.loss(model, (x,), "discriminator")
+    torch.manual_seed(3)
+    with torch.no_grad():
+        fake = model.generator(torch.randn(8, 256))
+        d_real, d_fake = model.discriminator(x * 2 - 1), model.discriminator(fake)
+    want = torch.relu(1 - d_real).mean() + torch.relu(1 + d_fake).mean()
+    assert torch.allclose(d_loss.detach(), want, atol=1e-6)
+    torch.manual_seed(3)
+    g_loss, _ = a.task.loss(model, (x,), "generator")
+    assert torch.allclose(g_loss.detach(), -d_fake.mean(), atol=1e-6)
+    d_loss.backward()
+    g_loss.backward()
+    path = tmp_path / "sn.safetensors"
+    save_file(model.state_dict(), path)
+    again = a.build_model()
+    again.load_state_dict(load_file(path))
+    z = torch.randn(4, 256)
+    model.eval(), again.eval()
+    assert torch.equal(model.discriminator(model.generate(z) * 2 - 1), again.discriminator(again.generate(z) * 2 - 1))
+
+
 @pytest.mark.parametrize("name,latent", [("cae.mnist", 32), ("vae.mnist", 32), ("vae.butterfly", 32)])
 def test_latent_sizes_follow_table_2(name: str, latent: int, tmp_path: Path) -> None:
     root = write_idx(tmp_path / "d", 8, 8) if name.endswith("mnist") else write_folder(tmp_path / "i", 6)

@@ -43,11 +43,12 @@ class DCGAN(Model):
     class Config:
         latent_dim: int = ranged(256, 1)
         width: int = ranged(16, 1)
+        spectral_norm: bool = False  # spectrally normalised discriminator without batch norm (SN-GAN)
 
     def build(self, spec: Spec) -> nn.Module:
         from .nets import GAN
 
-        return GAN(spec.input_shape, self.config.latent_dim, self.config.width)
+        return GAN(spec.input_shape, self.config.latent_dim, self.config.width, self.config.spectral_norm)
 
 
 class LeNet(Model):

@@ -138,24 +138,32 @@ class _Generator(nn.Module):
 
 
 class _Discriminator(nn.Module):
-    def __init__(self, channels: int, size: int, width: int) -> None:
+    """DCGAN's discriminator; with ``spectral_norm`` every layer is spectrally normalised (Miyato
+    et al. 2018) and batch norm is left out, as in SN-GAN."""
+
+    def __init__(self, channels: int, size: int, width: int, spectral_norm: bool = False) -> None:
         super().__init__()
         w = width
         act = nn.LeakyReLU(0.2)
+        sn = nn.utils.parametrizations.spectral_norm if spectral_norm else (lambda m: m)
+
+        def bn(c: int) -> nn.Module:
+            return nn.Identity() if spectral_norm else nn.BatchNorm2d(c)
+
         if size == 28:
             self.net = nn.Sequential(
-                nn.Conv2d(channels, w, 4, 2, 1), act,  # 14
-                nn.Conv2d(w, 2 * w, 4, 2, 1), nn.BatchNorm2d(2 * w), act,  # 7
-                nn.Conv2d(2 * w, 4 * w, 3, 2, 1), nn.BatchNorm2d(4 * w), act,  # 4
-                nn.Flatten(), nn.Linear(4 * w * 4 * 4, 1),
+                sn(nn.Conv2d(channels, w, 4, 2, 1)), act,  # 14
+                sn(nn.Conv2d(w, 2 * w, 4, 2, 1)), bn(2 * w), act,  # 7
+                sn(nn.Conv2d(2 * w, 4 * w, 3, 2, 1)), bn(4 * w), act,  # 4
+                nn.Flatten(), sn(nn.Linear(4 * w * 4 * 4, 1)),
             )
         else:
-            layers: list[nn.Module] = [nn.Conv2d(channels, w, 4, 2, 1), act]
+            layers: list[nn.Module] = [sn(nn.Conv2d(channels, w, 4, 2, 1)), act]
             c = w
             for _ in range(3):
-                layers += [nn.Conv2d(c, 2 * c, 4, 2, 1, bias=False), nn.BatchNorm2d(2 * c), act]
+                layers += [sn(nn.Conv2d(c, 2 * c, 4, 2, 1, bias=False)), bn(2 * c), act]
                 c *= 2
-            layers += [nn.Conv2d(c, 1, 4, 1, 0), nn.Flatten()]
+            layers += [sn(nn.Conv2d(c, 1, 4, 1, 0)), nn.Flatten()]
             self.net = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -166,7 +174,8 @@ def dcgan_init(module: nn.Module) -> None:
     """DCGAN's N(0, 0.02) init: it measurably steadies early GAN training."""
     for m in module.modules():
         if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
-            nn.init.normal_(m.weight, 0.0, 0.02)
+            spectral = nn.utils.parametrize.is_parametrized(m, "weight")
+            nn.init.normal_(m.parametrizations.weight.original if spectral else m.weight, 0.0, 0.02)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
         elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
@@ -177,12 +186,13 @@ def dcgan_init(module: nn.Module) -> None:
 class GAN(nn.Module):
     """Generator (z → tanh image) and discriminator (image → logit) under one module."""
 
-    def __init__(self, shape: tuple[int, ...], latent_dim: int, width: int) -> None:
+    def __init__(self, shape: tuple[int, ...], latent_dim: int, width: int,
+                 spectral_norm: bool = False) -> None:
         super().__init__()
         channels, size = _check_shape(shape)
         self.latent_dim = latent_dim
         self.generator = _Generator(latent_dim, channels, size, width)
-        self.discriminator = _Discriminator(channels, size, width)
+        self.discriminator = _Discriminator(channels, size, width, spectral_norm)
         dcgan_init(self)
 
     @torch.no_grad()

@@ -276,8 +276,9 @@ def _sample_fd(model: nn.Module, real: list[torch.Tensor], spec: str, cap: int) 
 class GAN(Task):
     """Adversarial training in two phases; main metric the Fréchet distance.
 
-    Non-saturating generator loss, one-sided label smoothing on real images; the discriminator
-    sees images in [−1, 1] to match the generator's tanh.
+    Non-saturating generator loss, one-sided label smoothing on real images (``loss=hinge``: the
+    hinge loss instead, best with ``model.spectral_norm=true``); the discriminator sees images in
+    [−1, 1] to match the generator's tanh.
     """
 
     main_metric = "fd"
@@ -287,6 +288,7 @@ class GAN(Task):
     @dataclass
     class Config:
         real_label: float = ranged(0.9, 0, 1, lo_open=True)  # one-sided label smoothing (Salimans et al. 2016)
+        loss: Literal["bce", "hinge"] = "bce"  # hinge: Lim & Ye 2017 / SN-GAN; real_label is for bce
         extractor: str = "pixels"  # FD feature extractor; experiments name a classifier's weights
         fd_samples: int = ranged(10000, 2)
 
@@ -316,14 +318,20 @@ class GAN(Task):
             with torch.no_grad():
                 fake = model.generator(z)
             d_real, d_fake = model.discriminator(real).float(), model.discriminator(fake).float()
-            loss = F.binary_cross_entropy_with_logits(d_real, torch.full_like(d_real, self.config.real_label))
-            loss = loss + F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake))
+            if self.config.loss == "hinge":
+                loss = F.relu(1 - d_real).mean() + F.relu(1 + d_fake).mean()
+            else:
+                loss = F.binary_cross_entropy_with_logits(d_real, torch.full_like(d_real, self.config.real_label))
+                loss = loss + F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake))
             logs = {"d_loss": loss.detach(), "d_real": torch.sigmoid(d_real).mean().detach(),
                     "d_fake": torch.sigmoid(d_fake).mean().detach()}
             return loss, logs
         if phase == "generator":
             d_fake = model.discriminator(model.generator(z)).float()
-            loss = F.binary_cross_entropy_with_logits(d_fake, torch.ones_like(d_fake))
+            if self.config.loss == "hinge":
+                loss = -d_fake.mean()
+            else:
+                loss = F.binary_cross_entropy_with_logits(d_fake, torch.ones_like(d_fake))
             return loss, {"g_loss": loss.detach()}
         raise UsageError(f"GAN has phases discriminator and generator, not {phase!r}")
 
