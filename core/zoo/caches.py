@@ -28,11 +28,9 @@ from .env import cache_dir
 from .errors import UsageError
 
 HEX16 = re.compile(r"[0-9a-f]{16}")
-WEIGHT_FILE = re.compile(r"[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*-[0-9a-f]{16}\.safetensors")
 DATA_KEY = re.compile(r"[0-9a-f]{8,64}")
 KINDS = ("weights", "index", "data", "partial")
 DAY = 86400.0
-PARTIAL_AGE = 3600.0  # a partial younger than this may belong to a live download or render
 
 
 @dataclass(frozen=True)
@@ -78,20 +76,22 @@ def _files(folder: Path) -> list[Path]:
     return _children(folder, want_dirs=False)
 
 
-def entries(home: Path | None = None) -> Iterator[Entry]:
+def entries() -> Iterator[Entry]:
     """Every entry zoo can rebuild, in a stable order (kind, then name)."""
-    home = home or cache_dir()
-    for folder in _dirs(home / "weights"):
+    from .storage import hub  # not at import: `zoo --help` stays light
+
+    home = cache_dir()
+    # the names hub.cache_path gives: TAG-<first 16 hex of the sha256>.safetensors
+    weight_file = re.compile(rf"(?:{hub.NAME_RE.pattern})-[0-9a-f]{{16}}\.safetensors")
+    for folder in _dirs(hub.weights_dir()):
         for path in _files(folder):
-            if WEIGHT_FILE.fullmatch(path.name):
+            if weight_file.fullmatch(path.name):
                 yield _entry("weights", path, home)
-            elif path.name.startswith(".") and path.name.endswith(".part"):
+            elif path.name.startswith(".") and path.name.endswith(".part"):  # transfer.download's
                 yield _entry("partial", path, home)
-    for path in _files(home / "registry"):
+    for path in _files(hub.index_cache_dir()):
         if path.suffix == ".json" and HEX16.fullmatch(path.stem):
             yield _entry("index", path, home)
-        elif path.name.startswith(".") and path.name.endswith(".part"):
-            yield _entry("partial", path, home)
     for group in _dirs(home / "cache"):
         for folder in _dirs(group):
             if DATA_KEY.fullmatch(folder.name):
@@ -148,11 +148,13 @@ def list_command(kind: tuple[str, ...]) -> None:
 @click.option("--dry-run", is_flag=True, help="Say what would go; remove nothing.")
 def clear_command(kind: tuple[str, ...], older_than: float, dry_run: bool) -> None:
     """Remove cached entries; each comes back (downloaded or rendered again) when next needed."""
+    from .storage.transfer import STALE_PART_SECONDS  # a younger partial may be a live download's
+
     if not older_than >= 0 or older_than == float("inf"):
         raise UsageError(f"--older-than {older_than}: expected a finite number of days >= 0")
     cutoff = time.time() - older_than * DAY
     chosen = [e for e in entries() if (not kind or e.kind in kind) and e.last_used <= cutoff
-              and (e.kind != "partial" or e.last_used <= time.time() - PARTIAL_AGE)]
+              and (e.kind != "partial" or e.last_used <= time.time() - STALE_PART_SECONDS)]
     freed = 0
     for e in chosen:
         if not dry_run:

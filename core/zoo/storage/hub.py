@@ -313,8 +313,13 @@ def _read_local_index(path: Path) -> bytes:
     return raw
 
 
+def index_cache_dir() -> Path:
+    """Where copies of remote indexes are kept (``zoo cache`` lists them)."""
+    return zoo_home() / "registry"
+
+
 def _index_cache(url: str) -> Path:
-    return zoo_home() / "registry" / f"{hashlib.sha256(url.encode()).hexdigest()[:16]}.json"
+    return index_cache_dir() / f"{hashlib.sha256(url.encode()).hexdigest()[:16]}.json"
 
 
 def load_index(location: str | None = None, max_age: float | None = None) -> Index:
